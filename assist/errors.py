@@ -1,0 +1,15 @@
+"""Errors a user sees as one clear line (no traceback) from the command line."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user can fix: the message says what is wrong and what to do."""
+
+
+class ConfigError(UserError):
+    """A bad config value.  `where` names the file, key and, when known, the line."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
