@@ -6,9 +6,12 @@ another thread hands off with `loop.call_soon_threadsafe`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from assist.frames import Frame
+
+log = logging.getLogger(__name__)
 
 
 class CallSink(Protocol):
@@ -31,4 +34,70 @@ class CallSink(Protocol):
 class Publisher(Protocol):
     """Where serialised events go (websocket fan-out, store).  Must never block."""
 
-    def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None: ...
+    def publish(
+        self, wire: dict[str, Any], *, agent: str | None, arrival: float | None
+    ) -> None: ...
+
+
+class CallHub:
+    """The loop's side of every tap: one CallSession per live call.
+
+    A failure inside one call's processing is logged and ends that call only;
+    it never reaches the tap or another call.
+    """
+
+    def __init__(self, params: Any, publishers: list[Publisher], *, language: str = "zh-CN",
+                 clock: Any = None) -> None:
+        from datetime import UTC, datetime
+
+        self._params = params
+        self._publishers = publishers
+        self._language = language
+        self._now = clock or (lambda: datetime.now(UTC))
+        self.sessions: dict[str, Any] = {}
+        self.on_session: list[Any] = []  # callbacks(session) when a call starts
+
+    def start_call(self, call_id: str, *, agent: str | None, rate: int,
+                   language: str | None = None, source: str = "replay",
+                   meta: dict[str, Any] | None = None, start_utc: Any = None) -> None:
+        from assist.session import CallSession
+
+        if call_id in self.sessions:
+            log.warning("call %s already started; ignoring a second start", call_id)
+            return
+        session = CallSession(call_id, rate, self._params,
+                              start_utc=start_utc or self._now(),
+                              emit=lambda wire, event: self._publish(session, wire, event),
+                              agent=agent, language=language or self._language, source=source)
+        self.sessions[call_id] = session
+        log.info("call %s started (agent %s, %d Hz, %s)", call_id, agent, rate, source)
+        for hook in self.on_session:
+            hook(session)
+        session.start()
+
+    def feed(self, call_id: str, frame: Frame) -> None:
+        session = self.sessions.get(call_id)
+        if session is None:
+            return
+        try:
+            session.feed(frame)
+        except Exception:
+            log.exception("call %s: processing failed; ending the call's analysis", call_id)
+            self.end_call(call_id, "error")
+
+    def end_call(self, call_id: str, reason: str = "hangup") -> None:
+        session = self.sessions.pop(call_id, None)
+        if session is None:
+            return
+        try:
+            session.end(reason)
+        except Exception:
+            log.exception("call %s: failed while ending", call_id)
+        log.info("call %s ended (%s)", call_id, reason)
+
+    def _publish(self, session: Any, wire: dict[str, Any], event: Any) -> None:
+        for pub in self._publishers:
+            try:
+                pub.publish(wire, agent=session.agent, arrival=event.arrival)
+            except Exception:
+                log.exception("publisher %r failed on %s", pub, wire.get("type"))

@@ -1,0 +1,48 @@
+# The two commands a user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+MODEL ?= vosk-model-small-cn-0.22
+
+.PHONY: run test install install-test system lint bench clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Python 3.11 or newer is needed ($(PYTHON) is older); set PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || \
+	  { echo "error: could not create a virtualenv; on Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(STAMP)-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@ $(STAMP)
+
+install: $(STAMP)
+install-test: $(STAMP)-test
+
+system:
+	bash scripts/install-system.sh
+
+## Install and run the service on the bundled demo call (open the printed address).
+run: install
+	$(PY) -m assist run $(ARGS)
+
+## Install everything the tests need and run the whole suite.
+test: system install-test
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q $(ARGS)
+
+bench: system install-test
+	$(PY) -m bench $(ARGS)
+
+lint: install-test
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

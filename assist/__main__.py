@@ -1,0 +1,5 @@
+import sys
+
+from assist.cli import main
+
+sys.exit(main())

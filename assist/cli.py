@@ -1,0 +1,120 @@
+"""Command line: `python -m assist COMMAND`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from assist import __version__
+from assist.config import Config, load
+from assist.errors import UserError
+from assist.events import dumps
+
+log = logging.getLogger("assist")
+DEMO_CALL = Path(__file__).parent / "demo" / "demo_call.wav"
+
+
+def _speed(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= v <= 1000:
+        raise argparse.ArgumentTypeError("speed must be 0 (as fast as possible) to 1000")
+    return v
+
+
+def _utc(text: str) -> datetime:
+    try:
+        d = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+class _Printer:
+    """Publishes to stdout: JSON lines, or one readable line per notable event."""
+
+    QUIET = {"metrics", "talk.start", "talk.end", "pace", "transcript.partial"}
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
+        if self.as_json:
+            print(dumps(wire), flush=True)
+        elif wire["type"] not in self.QUIET:
+            party = wire.get("party", "")
+            ev = " ".join(f"{k}={v}" for k, v in wire["evidence"].items())
+            print(f"{wire['t']:8.2f}s  {party:8}  {wire['type']:18} {ev}", flush=True)
+
+
+def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
+    from assist.hub import CallHub
+    from assist.replay import replay
+    from assist.wav import read_call
+
+    rec = read_call(args.call)
+    speed = 0.0 if args.fast else args.speed
+    start = args.start or datetime.now(UTC)
+    call_id = args.call_id or f"replay-{rec.path.stem}-{start:%Y%m%dT%H%M%S}"
+    hub = CallHub(cfg.loop, [_Printer(args.json)], language=cfg.call.language)
+    asyncio.run(replay(rec, hub, call_id, speed=speed, agent=args.agent or cfg.call.agent,
+                       language=cfg.call.language, start_utc=start))
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
+    print(f"{cfg.path}: ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m assist",
+                                 description="Real-time agent assist for call centres.")
+    ap.add_argument("--version", action="version", version=f"assist {__version__}")
+    ap.add_argument("--config", metavar="FILE", help="TOML config (default: built-in defaults)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    rp = sub.add_parser("replay", help="replay a stereo WAV call (L customer, R agent)")
+    rp.add_argument("call", help="stereo 16-bit PCM WAV, 8 or 16 kHz")
+    rp.add_argument("--json", action="store_true", help="print every event as a JSON line")
+    rp.add_argument("--speed", type=_speed, default=1.0,
+                    help="replay speed: 1 real time (default), N times faster, 0 flat out")
+    rp.add_argument("--fast", action="store_true", help="as fast as possible (same as --speed 0)")
+    rp.add_argument("--start", type=_utc, help="UTC start of the call, ISO 8601 (default: now)")
+    rp.add_argument("--call-id", help="call id (default: from the file name and start)")
+    rp.add_argument("--agent", help="agent id (default: call.agent in the config)")
+    rp.set_defaults(func=cmd_replay)
+
+    cp = sub.add_parser("config", help="check a config file")
+    cp.add_argument("action", choices=["check"])
+    cp.set_defaults(func=cmd_config_check)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    if args.command is None:
+        ap.print_help()
+        return 2
+    try:
+        cfg = load(args.config)
+        return int(args.func(args, cfg) or 0)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,169 @@
+"""The one TOML config file: loaded and validated once, at the edge.
+
+Every section maps onto a frozen parameters dataclass whose own checks raise
+ConfigError; the loader adds the file name and line so an admin can find it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from assist.detectors.anger import AngerParams
+from assist.detectors.interruption import InterruptionParams
+from assist.detectors.pace import PaceParams
+from assist.errors import ConfigError
+from assist.prosody import NucleiParams
+from assist.session import LoopParams
+from assist.vad import VadParams
+
+LANGUAGES = ("zh-CN", "en-US")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerParams:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    tls_cert: str = ""
+    tls_key: str = ""
+    origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("server.port", f"must be 0..65535, got {self.port!r}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("server.tls_cert", "tls_cert and tls_key go together")
+
+
+@dataclass(frozen=True, slots=True)
+class CallParams:
+    language: str = "zh-CN"
+    agent: str = "agent-1001"  # agent id for replayed calls
+
+    def __post_init__(self) -> None:
+        if self.language not in LANGUAGES:
+            raise ConfigError("call.language",
+                              f"must be one of {', '.join(LANGUAGES)}, got {self.language!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str = "<defaults>"
+    data_dir: str = "data"
+    server: ServerParams = field(default_factory=ServerParams)
+    call: CallParams = field(default_factory=CallParams)
+    loop: LoopParams = field(default_factory=LoopParams)
+    extra: dict[str, Any] = field(default_factory=dict)  # sections other modules validate
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.data_dir) / "assist.sqlite3"
+
+
+SECTIONS: dict[str, type] = {
+    "server": ServerParams,
+    "call": CallParams,
+    "vad": VadParams,
+    "interruption": InterruptionParams,
+    "pace": PaceParams,
+    "anger": AngerParams,
+    "nuclei": NucleiParams,
+}
+# Sections other parts of the product read and check themselves.
+OPEN_SECTIONS = ("asr", "prompts", "auth", "trunks", "sip", "models")
+
+
+def _line_of(text: str, section: str, key: str | None) -> int | None:
+    """Line number of `key` inside `[section]`, or of the section header."""
+    lines = text.splitlines()
+    in_section = False
+    header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]\s*(#.*)?$")
+    for i, line in enumerate(lines, 1):
+        if header.match(line):
+            in_section = True
+            if key is None:
+                return i
+            continue
+        if in_section and re.match(r"^\s*\[", line):
+            in_section = False
+        if in_section and key is not None and re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return i
+    return None
+
+
+def _coerce(where: str, value: Any, kind: Any) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind == tuple[str, ...] and isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(where, "must be a list of strings")
+    if kind in (int, float, str, bool):
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        raise ConfigError(where, f"must be {kind.__name__}, got {type(value).__name__} "
+                          f"{value!r}")
+    return value
+
+
+def _build(cls: type, table: dict[str, Any], section: str, file: str, text: str) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        line = _line_of(text, section, key)
+        where = f"{file}: {section}.{key}" + (f" (line {line})" if line else "")
+        if key not in names:
+            raise ConfigError(where, f"unknown key; known keys are {', '.join(sorted(names))}")
+        kwargs[key] = _coerce(where, value, hints[key])
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        key = e.where.split(".", 1)[1] if "." in e.where else None
+        line = _line_of(text, section, key) or _line_of(text, section, None)
+        msg = str(e).split(": ", 1)[1]
+        raise ConfigError(f"{file}: {e.where}" + (f" (line {line})" if line else ""),
+                          msg) from None
+
+
+def load(path: str | Path | None) -> Config:
+    """Defaults when `path` is None; otherwise the file, checked."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), "no such config file; copy assist.example.toml and edit it"
+                          ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(p), f"cannot read config file ({e})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(p), f"not valid TOML: {e}") from None
+    parts: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    for name, value in doc.items():
+        if name in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{p}: {name}", "must be a table ([" + name + "])")
+            parts[name] = _build(SECTIONS[name], value, name, str(p), text)
+        elif name in OPEN_SECTIONS:
+            extra[name] = value
+        elif name == "data_dir":
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{p}: data_dir", "must be a non-empty path string")
+            top["data_dir"] = value
+        else:
+            known = sorted([*SECTIONS, *OPEN_SECTIONS, "data_dir"])
+            raise ConfigError(f"{p}: {name}", f"unknown section; known: {', '.join(known)}")
+    loop = LoopParams(**{k: parts[k] for k in ("vad", "interruption", "pace", "anger", "nuclei")
+                         if k in parts})
+    return Config(path=str(p), server=parts.get("server", ServerParams()),
+                  call=parts.get("call", CallParams()), loop=loop, extra=extra, **top)

@@ -1,0 +1,1 @@
+"""Detectors: plain stateful objects, frames or spurts in, events out, no I/O, no clock."""

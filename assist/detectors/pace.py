@@ -1,0 +1,134 @@
+"""Agent speech rate, in characters (syllables) per minute of speaking.
+
+Rules:
+- measured as a person with a stopwatch would: over the agent's turns, the
+  pauses inside a turn (gaps shorter than `turn_gap`) kept, the silence
+  between turns left out;
+- rolling over the last `window` seconds of that speaking time;
+- a `pace` event after every agent spurt once `min_speech` seconds are in;
+- `pace.drift` when the pace stays outside the band around the target
+  (kind "band") or `self_tolerance` away from the agent's own pace over
+  their first `baseline_speech` seconds (kind "self") for `sustain` seconds
+  of speaking; it re-arms when the pace comes back.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from assist.errors import ConfigError
+from assist.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class PaceParams:
+    target: float = 120.0  # seeds 000 and 001: about 120 characters a minute
+    # Band around the target as factors.  Wide on purpose: conversational
+    # Mandarin with in-turn pauses runs well above 120 (read speech near 300),
+    # and calm normal speech must raise no alert.
+    low: float = 0.6
+    high: float = 1.75
+    window: float = 12.0
+    min_speech: float = 4.0
+    sustain: float = 8.0
+    turn_gap: float = 1.0
+    baseline_speech: float = 20.0
+    self_tolerance: float = 0.4
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("target", 30.0 <= self.target <= 600.0, "30..600 characters a minute"),
+            ("low", 0.1 <= self.low < 1.0, "0.1..1.0 (a factor of the target)"),
+            ("high", 1.0 < self.high <= 5.0, "1.0..5.0 (a factor of the target)"),
+            ("window", 3.0 <= self.window <= 300.0, "3..300 s"),
+            ("min_speech", 1.0 <= self.min_speech <= self.window, "1 s..window"),
+            ("sustain", 0.0 <= self.sustain <= 600.0, "0..600 s"),
+            ("turn_gap", 0.1 <= self.turn_gap <= 10.0, "0.1..10 s"),
+            ("baseline_speech", 5.0 <= self.baseline_speech <= 600.0, "5..600 s"),
+            ("self_tolerance", 0.05 <= self.self_tolerance <= 2.0, "0.05..2.0"),
+        ]
+        for key, ok, want in checks:
+            if not ok:
+                raise ConfigError(f"pace.{key}", f"must be {want}, got {getattr(self, key)!r}")
+
+    @property
+    def band(self) -> tuple[float, float]:
+        return (round(self.target * self.low, 1), round(self.target * self.high, 1))
+
+
+@dataclass(slots=True)
+class _Piece:
+    start: float
+    end: float
+    units: float  # syllables or recognised characters
+    speaking: float  # duration plus the in-turn pause before it
+
+
+class PaceDetector:
+    def __init__(self, call_id: str, params: PaceParams) -> None:
+        self._call_id = call_id
+        self._p = params
+        self._pieces: deque[_Piece] = deque()
+        self._last_end: float | None = None
+        self._spoken = 0.0  # all speaking time so far
+        self._baseline_units = 0.0
+        self._baseline: float | None = None
+        self._out = {"band": 0.0, "self": 0.0}
+        self._flagged = {"band": False, "self": False}
+        self.source = "acoustic"
+
+    @property
+    def baseline(self) -> float | None:
+        return self._baseline
+
+    def feed(self, start: float, end: float, units: float, t: float) -> list[Event]:
+        """One finished agent spurt with its syllable (or character) count, at call time t."""
+        dur = max(0.0, end - start)
+        gap = 0.0 if self._last_end is None else start - self._last_end
+        speaking = dur + (gap if 0.0 < gap < self._p.turn_gap else 0.0)
+        self._last_end = end
+        self._pieces.append(_Piece(start, end, units, speaking))
+        total = sum(p.speaking for p in self._pieces)
+        while len(self._pieces) > 1 and total - self._pieces[0].speaking >= self._p.window:
+            total -= self._pieces.popleft().speaking
+        if self._baseline is None:
+            self._baseline_units += units
+        self._spoken += speaking
+        if self._baseline is None and self._spoken >= self._p.baseline_speech:
+            self._baseline = 60.0 * self._baseline_units / self._spoken
+        if total < self._p.min_speech:
+            return []
+        cpm = 60.0 * sum(p.units for p in self._pieces) / total
+        lo, hi = self._p.band
+        out = [Event("pace", self._call_id, t, "agent",
+                     {"cpm": round(cpm, 1), "target": self._p.target, "band": [lo, hi],
+                      "window": round(total, 2), "source": self.source,
+                      "baseline": None if self._baseline is None else round(self._baseline, 1)})]
+        off = {"band": "fast" if cpm > hi else "slow" if cpm < lo else None, "self": None}
+        if self._baseline is not None:
+            ratio = cpm / self._baseline
+            if ratio > 1 + self._p.self_tolerance:
+                off["self"] = "fast"
+            elif ratio < 1 - self._p.self_tolerance:
+                off["self"] = "slow"
+        for kind in ("band", "self"):
+            direction = off[kind]
+            if direction is None:
+                self._out[kind], self._flagged[kind] = 0.0, False
+                continue
+            self._out[kind] += speaking
+            # One drift at a time: the band verdict speaks for the self one.
+            quiet = kind == "self" and (off["band"] == direction or self._flagged["band"])
+            if self._out[kind] >= self._p.sustain and not self._flagged[kind]:
+                self._flagged[kind] = True
+                if quiet:
+                    continue
+                out.append(Event("pace.drift", self._call_id, t, "agent",
+                                 {"cpm": round(cpm, 1), "target": self._p.target,
+                                  "band": [lo, hi], "direction": direction, "kind": kind,
+                                  "baseline": None if self._baseline is None
+                                  else round(self._baseline, 1),
+                                  "sustained": round(self._out[kind], 2),
+                                  "source": self.source}))
+        return out

@@ -1,0 +1,188 @@
+"""One call: per-party VAD, talk state and prosody, the detectors, and event numbering.
+
+Runs synchronously on the event loop (microseconds per frame); anything slow
+(recognition) lives in workers that hand their events back with `inject`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from assist.detectors.anger import AngerDetector, AngerParams
+from assist.detectors.interruption import InterruptionDetector, InterruptionParams
+from assist.detectors.pace import PaceDetector, PaceParams
+from assist.events import PARTIES, Event, Party, to_wire
+from assist.frames import FRAME_MS, Frame
+from assist.privacy import mask
+from assist.prosody import FrameAnalyzer, FrameFeatures, NucleiParams, SpurtFeatures, summarise
+from assist.vad import TalkTracker, Transition, VadParams, VoiceDetector
+
+log = logging.getLogger(__name__)
+
+FRAME_S = FRAME_MS / 1000.0
+TEXT_TYPES = ("transcript.partial", "transcript.final", "phrase")
+
+
+@dataclass(frozen=True, slots=True)
+class LoopParams:
+    vad: VadParams = field(default_factory=VadParams)
+    interruption: InterruptionParams = field(default_factory=InterruptionParams)
+    pace: PaceParams = field(default_factory=PaceParams)
+    anger: AngerParams = field(default_factory=AngerParams)
+    nuclei: NucleiParams = field(default_factory=NucleiParams)
+
+
+class PartyPipeline:
+    """VAD, talk state and features of one party; yields finished spurts."""
+
+    def __init__(self, party: Party, rate: int, frame_len: int, params: LoopParams) -> None:
+        self.party = party
+        self._vad = VoiceDetector(rate, params.vad)
+        self.talk = TalkTracker(params.vad, FRAME_S)
+        self._features = FrameAnalyzer(rate, frame_len)
+        self._nuclei = params.nuclei
+        self._recent: deque[tuple[float, FrameFeatures]] = deque(maxlen=64)
+        self._spurt: list[tuple[float, FrameFeatures]] = []
+
+    def feed(self, t: float, pcm: Any) -> tuple[FrameFeatures, Transition | None,
+                                                 SpurtFeatures | None]:
+        f = self._features.feed(pcm)
+        voiced = self._vad.is_voiced(pcm, f.mean_square)
+        change = self.talk.feed(t, voiced)
+        spurt = None
+        if self.talk.talking or change is not None:
+            if change is not None and change.end is None:
+                self._spurt = [(ft, ff) for ft, ff in self._recent if ft >= change.start]
+            self._spurt.append((t, f))
+        else:
+            self._recent.append((t, f))
+        if change is not None and change.end is not None:
+            spurt = self._close(change)
+        return f, change, spurt
+
+    def _close(self, change: Transition) -> SpurtFeatures:
+        end = change.end if change.end is not None else change.start
+        frames = [ff for ft, ff in self._spurt if ft < end - 1e-9]
+        self._spurt = []
+        self._recent.clear()
+        return summarise(change.start, end, frames, FRAME_S, self._nuclei)
+
+    def finish(self) -> tuple[Transition | None, SpurtFeatures | None]:
+        change = self.talk.finish()
+        return change, (self._close(change) if change is not None else None)
+
+
+class CallSession:
+    """Feeds frames through the pipelines and detectors; numbers and serialises events."""
+
+    def __init__(
+        self,
+        call_id: str,
+        rate: int,
+        params: LoopParams,
+        *,
+        start_utc: datetime,
+        emit: Callable[[dict[str, Any], Event], None],
+        agent: str | None = None,
+        language: str = "zh-CN",
+        source: str = "replay",
+    ) -> None:
+        self.call_id = call_id
+        self.rate = rate
+        self.agent = agent
+        self.language = language
+        self.start_utc = start_utc
+        self._emit = emit
+        self._seq = 0
+        self._t = 0.0  # latest call time seen on any party
+        frame_len = rate * FRAME_MS // 1000
+        self.pipes = {p: PartyPipeline(p, rate, frame_len, params) for p in PARTIES}
+        self.interruption = InterruptionDetector(call_id, params.interruption)
+        self.pace = PaceDetector(call_id, params.pace)
+        self.anger = AngerDetector(call_id, params.anger)
+        self.listeners: list[Callable[[Event], list[Event]]] = []
+        self.ended = False
+        self._source = source
+
+    def start(self) -> None:
+        """Announce the call; separate from __init__ so listeners can be attached first."""
+        self.inject(Event("call.started", self.call_id, 0.0, None,
+                          {"agent": self.agent, "language": self.language,
+                           "sample_rate": self.rate, "source": self._source}))
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def feed(self, frame: Frame) -> None:
+        if self.ended:
+            return
+        party, t = frame.party, frame.t
+        if frame.rate != self.rate:
+            raise ValueError(f"frame at {frame.rate} Hz on a {self.rate} Hz call")
+        _, change, spurt = self.pipes[party].feed(t, frame.pcm)
+        t_end = t + FRAME_S
+        self._t = max(self._t, t_end)
+        out: list[Event] = []
+        if change is not None and change.end is None:
+            out.append(Event("talk.start", self.call_id, t_end, party,
+                             {"onset": round(change.start, 3)}))
+        out += self.interruption.feed(party, t_end, change)
+        if spurt is not None:
+            out += self._spurt_events(party, spurt, t_end)
+        for e in out:
+            self.inject(e, frame.arrival)
+
+    def _spurt_events(self, party: Party, s: SpurtFeatures, t: float) -> list[Event]:
+        out = [Event("talk.end", self.call_id, t, party,
+                     {"start": round(s.start, 3), "duration": round(s.duration, 3)})]
+        anger: float | None = None
+        found: list[Event] = []
+        if party == "customer":
+            anger, found = self.anger.feed(s, t)
+        else:
+            found = self.pace.feed(s.start, s.end, s.nuclei, t)
+        out.append(Event("metrics", self.call_id, t, party, {
+            "start": round(s.start, 3), "duration": round(s.duration, 3),
+            "level_db": round(s.level_db, 1), "pitch_hz": round(s.pitch_hz, 1),
+            "pitch_spread_st": round(s.pitch_spread_st, 2),
+            "high_ratio": round(s.high_ratio, 3), "syllables": s.nuclei,
+            "pace_cpm": round(s.syllables_per_min, 1), "anger": anger}))
+        return out + found
+
+    def inject(self, event: Event, arrival: float | None = None) -> None:
+        """Number, serialise and emit an event; listeners (the coach) may answer with more."""
+        if event.type in TEXT_TYPES and "text" in event.evidence:
+            event = Event(event.type, event.call_id, event.t, event.party,
+                          {**event.evidence, "text": mask(str(event.evidence["text"]))},
+                          event.arrival)
+        self._seq += 1
+        wire = to_wire(event, self._seq, self.start_utc)
+        if arrival is not None and event.arrival is None:
+            event = Event(event.type, event.call_id, event.t, event.party, event.evidence,
+                          arrival)
+        self._emit(wire, event)
+        for listen in self.listeners:
+            for more in listen(event):
+                self.inject(more, arrival)
+
+    def end(self, reason: str = "hangup") -> None:
+        if self.ended:
+            return
+        for party, pipe in self.pipes.items():
+            change, spurt = pipe.finish()
+            t = self._t
+            if change is not None:
+                for e in self.interruption.feed(party, t, change):
+                    self.inject(e)
+            if spurt is not None:
+                for e in self._spurt_events(party, spurt, t):
+                    self.inject(e)
+        self.ended = True
+        self.inject(Event("call.ended", self.call_id, self._t, None,
+                          {"duration": round(self._t, 3), "reason": reason}))

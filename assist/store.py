@@ -1,0 +1,109 @@
+"""The call store: every event of every call, kept in SQLite for review.
+
+Writes happen on one writer thread fed by a queue, so the event loop never
+waits on the disk; `publish` only enqueues.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id TEXT PRIMARY KEY, agent TEXT, language TEXT, source TEXT,
+    started_utc TEXT, ended_utc TEXT, duration REAL, reason TEXT);
+CREATE TABLE IF NOT EXISTS events (
+    call_id TEXT NOT NULL, seq INTEGER NOT NULL, t REAL NOT NULL, utc TEXT NOT NULL,
+    type TEXT NOT NULL, party TEXT, body TEXT NOT NULL, PRIMARY KEY (call_id, seq));
+CREATE INDEX IF NOT EXISTS events_type ON events (type);
+"""
+_STOP = object()
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Fail here, at start-up, if the file cannot be opened or is not a database.
+        with sqlite3.connect(self.path) as db:
+            db.executescript(SCHEMA)
+        self._q: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._writer, name="store", daemon=True)
+        self._thread.start()
+
+    def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
+        self._q.put(wire)
+
+    def close(self) -> None:
+        self._q.put(_STOP)
+        self._thread.join(timeout=10)
+
+    def flush(self) -> None:
+        done = threading.Event()
+        self._q.put(done)
+        done.wait(timeout=10)
+
+    def _writer(self) -> None:
+        db = sqlite3.connect(self.path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        while True:
+            item = self._q.get()
+            batch = [item]
+            while not self._q.empty() and len(batch) < 500:
+                batch.append(self._q.get_nowait())
+            stop = False
+            for w in batch:
+                if w is _STOP:
+                    stop = True
+                elif isinstance(w, threading.Event):
+                    db.commit()
+                    w.set()
+                else:
+                    try:
+                        self._write(db, w)
+                    except sqlite3.Error:
+                        log.exception("store: could not write event %s/%s",
+                                      w.get("call_id"), w.get("seq"))
+            db.commit()
+            if stop:
+                db.close()
+                return
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, w: dict[str, Any]) -> None:
+        db.execute("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?)",
+                   (w["call_id"], w["seq"], w["t"], w["utc"], w["type"], w.get("party"),
+                    json.dumps(w, ensure_ascii=False)))
+        ev = w.get("evidence", {})
+        if w["type"] == "call.started":
+            db.execute("INSERT OR REPLACE INTO calls (call_id, agent, language, source, "
+                       "started_utc) VALUES (?,?,?,?,?)",
+                       (w["call_id"], ev.get("agent"), ev.get("language"), ev.get("source"),
+                        w["utc"]))
+        elif w["type"] == "call.ended":
+            db.execute("UPDATE calls SET ended_utc=?, duration=?, reason=? WHERE call_id=?",
+                       (w["utc"], ev.get("duration"), ev.get("reason"), w["call_id"]))
+
+    # Reading, for review and tests: a connection of its own per call.
+    def calls(self, agent: str | None = None) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.path) as db:
+            db.row_factory = sqlite3.Row
+            q, args = "SELECT * FROM calls", ()
+            if agent is not None:
+                q, args = q + " WHERE agent=?", (agent,)
+            return [dict(r) for r in db.execute(q + " ORDER BY started_utc", args)]
+
+    def events(self, call_id: str, after: int = 0) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.path) as db:
+            rows = db.execute("SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq",
+                              (call_id, after))
+            return [json.loads(r[0]) for r in rows]

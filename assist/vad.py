@@ -1,0 +1,126 @@
+"""Voice activity per 20 ms frame, smoothed into talk spurts.
+
+Rules:
+- a frame is voiced when webrtcvad says speech and its level is above a floor
+  (webrtcvad alone fires on line noise);
+- talk starts after `onset` seconds of voiced frames (a lone click is not talk)
+  and is dated from the first of them;
+- talk ends after `hangover` seconds without a voiced frame, dated from the
+  end of the last voiced frame, so short pauses inside a phrase stay inside it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+import webrtcvad
+
+from assist.errors import ConfigError
+
+
+class Talk(enum.Enum):
+    QUIET = "quiet"
+    STARTING = "starting"
+    SPEAKING = "speaking"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True, slots=True)
+class VadParams:
+    mode: int = 2  # webrtcvad aggressiveness 0..3
+    onset: float = 0.06  # s of voiced frames before talk starts
+    hangover: float = 0.3  # s of unvoiced frames before talk ends
+    floor_db: float = -50.0  # dBFS below which a frame is never voiced
+
+    def __post_init__(self) -> None:
+        if self.mode not in (0, 1, 2, 3):
+            raise ConfigError("vad.mode", f"must be 0, 1, 2 or 3, got {self.mode!r}")
+        if not 0.02 <= self.onset <= 1.0:
+            raise ConfigError("vad.onset", f"must be 0.02..1.0 s, got {self.onset!r}")
+        if not 0.04 <= self.hangover <= 3.0:
+            raise ConfigError("vad.hangover", f"must be 0.04..3.0 s, got {self.hangover!r}")
+        if not -90.0 <= self.floor_db <= 0.0:
+            raise ConfigError("vad.floor_db", f"must be -90..0 dBFS, got {self.floor_db!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Talk began (`end` is None) or ended, in call time."""
+
+    start: float
+    end: float | None = None
+
+
+class VoiceDetector:
+    """webrtcvad plus a level floor, for one party."""
+
+    def __init__(self, rate: int, params: VadParams) -> None:
+        self._vad = webrtcvad.Vad(params.mode)
+        self._rate = rate
+        # Mean square of int16 samples at the floor.
+        self._floor_ms = (32768.0 * 10 ** (params.floor_db / 20)) ** 2
+
+    def is_voiced(self, pcm: np.ndarray, mean_square: float) -> bool:
+        if mean_square < self._floor_ms:
+            return False
+        return self._vad.is_speech(pcm.tobytes(), self._rate)
+
+
+class TalkTracker:
+    """Onset/hangover smoothing of voiced flags into talk spurts; pure, fed call times."""
+
+    def __init__(self, params: VadParams, frame_s: float) -> None:
+        self._onset_frames = max(1, round(params.onset / frame_s))
+        self._hang_frames = max(1, round(params.hangover / frame_s))
+        self._frame_s = frame_s
+        self.state = Talk.QUIET
+        self._count = 0
+        self._first_voiced = 0.0
+        self._last_voiced_end = 0.0
+        self.start = 0.0  # start of the current spurt
+
+    @property
+    def talking(self) -> bool:
+        return self.state in (Talk.SPEAKING, Talk.STOPPING)
+
+    def feed(self, t: float, voiced: bool) -> Transition | None:
+        end = t + self._frame_s
+        if self.state is Talk.QUIET:
+            if voiced:
+                self.state, self._count, self._first_voiced = Talk.STARTING, 1, t
+                self._last_voiced_end = end
+                return self._maybe_start()
+            return None
+        if self.state is Talk.STARTING:
+            if not voiced:
+                self.state = Talk.QUIET
+                return None
+            self._count += 1
+            self._last_voiced_end = end
+            return self._maybe_start()
+        if voiced:
+            self.state, self._last_voiced_end, self._count = Talk.SPEAKING, end, 0
+            return None
+        self.state = Talk.STOPPING
+        self._count += 1
+        if self._count >= self._hang_frames:
+            self.state = Talk.QUIET
+            return Transition(self.start, self._last_voiced_end)
+        return None
+
+    def _maybe_start(self) -> Transition | None:
+        if self._count < self._onset_frames:
+            return None
+        self.state, self._count = Talk.SPEAKING, 0
+        self.start = self._first_voiced
+        return Transition(self.start)
+
+    def finish(self) -> Transition | None:
+        """End an open spurt when the stream ends."""
+        if self.talking:
+            self.state = Talk.QUIET
+            return Transition(self.start, self._last_voiced_end)
+        self.state = Talk.QUIET
+        return None

@@ -1,0 +1,92 @@
+"""Agent speech rate: shown continuously, drift flagged only when sustained."""
+
+from __future__ import annotations
+
+import pytest
+from audio import Track, syllables
+from helpers import evidence, run_session
+
+from assist.detectors.pace import PaceDetector, PaceParams
+from assist.errors import ConfigError
+from assist.events import Event
+
+
+def speak(det: PaceDetector, turns: list[tuple[float, float, float]]) -> list[Event]:
+    """Turns of (start, end, characters per minute) cut into 2 s spurts, 0.4 s apart."""
+    out: list[Event] = []
+    for start, end, cpm in turns:
+        t = start
+        while t < end - 1e-9:
+            e = min(end, t + 2.0)
+            out += det.feed(t, e, cpm * (e - t) / 60.0, e + 0.3)
+            t = e + 0.4
+    return out
+
+
+def test_pace_counts_pauses_inside_a_turn_but_not_between_turns() -> None:
+    det = PaceDetector("c1", PaceParams(window=60, min_speech=1))
+    # Two 2 s spurts 0.5 s apart: 10 syllables in 4.5 s of turn time = 133/min.
+    det.feed(0.0, 2.0, 5, 2.3)
+    (pace,) = det.feed(2.5, 4.5, 5, 4.8)
+    assert pace.evidence["cpm"] == pytest.approx(60 * 10 / 4.5, abs=0.1)
+    # A new turn 5 s later: the silence between turns is left out.
+    (pace,) = det.feed(9.5, 11.5, 5, 11.8)
+    assert pace.evidence["cpm"] == pytest.approx(60 * 15 / 6.5, abs=0.1)
+
+
+def test_calm_speech_near_target_raises_no_drift() -> None:
+    got = speak(PaceDetector("c1", PaceParams()), [(0, 30, 140), (40, 80, 160)])
+    assert [e for e in got if e.type == "pace.drift"] == []
+    assert all(72 <= e.evidence["cpm"] <= 210 for e in got if e.type == "pace")
+
+
+def test_sustained_fast_speech_drifts_once_and_rearms() -> None:
+    det = PaceDetector("c1", PaceParams())
+    calm = speak(det, [(0, 24, 140)])
+    fast = speak(det, [(30, 60, 300)])
+    drifts = [e for e in calm + fast if e.type == "pace.drift"]
+    assert len(drifts) == 1
+    d = drifts[0]
+    assert d.evidence["direction"] == "fast" and d.evidence["kind"] == "band"
+    assert d.evidence["cpm"] > 210 and d.evidence["sustained"] >= 8.0
+    # Fast speech began at 30 s: the flag needs the window to fill and the
+    # sustain time to pass, but well within the fast stretch.
+    assert 38 <= d.t <= 56
+    back = speak(det, [(70, 100, 140)])
+    assert [e for e in back if e.type == "pace.drift"] == []
+    again = speak(det, [(110, 140, 300)])
+    assert len([e for e in again if e.type == "pace.drift"]) == 1
+
+
+def test_slow_speech_drifts_slow() -> None:
+    got = speak(PaceDetector("c1", PaceParams()), [(0, 40, 50)])
+    (drift,) = [e.evidence for e in got if e.type == "pace.drift"]
+    assert drift["direction"] == "slow"
+
+
+def test_departure_from_own_pace_drifts_within_the_band() -> None:
+    det = PaceDetector("c1", PaceParams(high=3.0))  # band up to 360: only "self" can fire
+    speak(det, [(0, 30, 110)])
+    assert det.baseline == pytest.approx(110, rel=0.2)
+    got = speak(det, [(40, 80, 200)])
+    (drift,) = [e.evidence for e in got if e.type == "pace.drift"]
+    assert drift["kind"] == "self" and drift["direction"] == "fast"
+
+
+def test_bad_band_is_refused() -> None:
+    with pytest.raises(ConfigError, match="pace.high"):
+        PaceParams(high=0.9)
+
+
+def test_syllable_rate_on_audio_follows_the_syllable_train() -> None:
+    rate = 8000
+    a = Track(rate, 30)
+    for k in range(6):  # six 3 s phrases at 4 syllables/s, 0.5 s apart: one turn
+        a.put(1.0 + 3.5 * k, syllables(3.0, rate, per_second=4, pitch=120, seed=k))
+    c = Track(rate, 30)
+    got = run_session(c.x, a.x, rate)
+    paces = evidence(got, "pace")
+    assert paces, "a pace reading after enough agent speech"
+    # 72 syllables over 20.5 s of turn time is 211/min.
+    assert paces[-1]["cpm"] == pytest.approx(60 * 72 / 20.5, rel=0.12)
+    assert paces[-1]["source"] == "acoustic"

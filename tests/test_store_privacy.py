@@ -1,0 +1,67 @@
+"""What is kept for review, and customer numbers masked in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audio import Track, syllables
+from helpers import START
+
+from assist.events import Event
+from assist.frames import Frame
+from assist.hub import CallHub
+from assist.privacy import mask
+from assist.session import LoopParams
+from assist.store import Store
+
+
+def test_phone_id_and_card_numbers_keep_only_last_four() -> None:
+    assert mask("我的手机号是13812345678") == "我的手机号是*******5678"
+    assert mask("卡号 6222 0212 3456 7890") == "卡号 **** **** **** 7890"
+    assert mask("身份证110101199003078888") == "身份证**************8888"
+    assert mask("一三八一二三四五六七八") == "*******五六七八"
+    assert mask("订单12件, 3天") == "订单12件, 3天"
+
+
+def test_every_event_of_a_call_is_stored_and_numbers_are_masked(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    hub = CallHub(LoopParams(), [store])
+    hub.start_call("c1", agent="a7", rate=8000, start_utc=START)
+    x = Track(8000, 3).put(0.5, syllables(1.5, 8000)).x
+    from audio import pcm16
+    pcm = pcm16(x)
+    for i in range(0, len(pcm) - 160 + 1, 160):
+        hub.feed("c1", Frame("customer", pcm[i:i + 160], 8000, i / 8000))
+        hub.feed("c1", Frame("agent", pcm16(0 * x[i:i + 160]), 8000, i / 8000))
+    hub.sessions["c1"].inject(Event("transcript.final", "c1", 2.0, "customer",
+                                    {"text": "我的号码是13812345678", "start": 0.5, "end": 2.0}))
+    hub.end_call("c1", "hangup")
+    store.close()
+    (call,) = store.calls(agent="a7")
+    assert call["agent"] == "a7" and call["reason"] == "hangup" and call["duration"] == 3.0
+    assert store.calls(agent="someone-else") == []
+    events = store.events("c1")
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    types = [e["type"] for e in events]
+    assert types[0] == "call.started" and types[-1] == "call.ended" and "talk.start" in types
+    (final,) = [e for e in events if e["type"] == "transcript.final"]
+    assert final["evidence"]["text"] == "我的号码是*******5678"
+    assert "13812345678" not in (tmp_path / "s.sqlite3").read_bytes().decode("utf-8", "ignore")
+
+
+def test_one_call_failing_does_not_touch_another(tmp_path: Path) -> None:
+    got: list[dict] = []
+
+    class Collect:
+        def publish(self, wire, *, agent, arrival):
+            got.append(wire)
+
+    hub = CallHub(LoopParams(), [Collect()])
+    hub.start_call("bad", agent="a1", rate=8000, start_utc=START)
+    hub.start_call("good", agent="a2", rate=8000, start_utc=START)
+    import numpy as np
+    hub.feed("bad", Frame("customer", np.zeros(320, np.int16), 16000, 0.0))  # wrong rate
+    hub.feed("good", Frame("customer", np.zeros(160, np.int16), 8000, 0.0))
+    assert "bad" not in hub.sessions and "good" in hub.sessions
+    ended = [w for w in got if w["type"] == "call.ended"]
+    assert [(w["call_id"], w["evidence"]["reason"]) for w in ended] == [("bad", "error")]
