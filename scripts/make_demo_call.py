@@ -128,8 +128,20 @@ def espeak_version() -> str:
 
 def synthesise(text: str, style: Style) -> tuple[np.ndarray, int]:
     ssml = f'<speak><prosody range="{style.pitch_range}%">{text}</prosody></speak>'
-    cmd = ["espeak-ng", "-m", "-v", f"{BASE_VOICE}+{style.variant}",
-           "-a", "50", "-s", str(style.speed), "-p", str(style.pitch), "--stdout", ssml]
+    cmd = [
+        "espeak-ng",
+        "-m",
+        "-v",
+        f"{BASE_VOICE}+{style.variant}",
+        "-a",
+        "50",
+        "-s",
+        str(style.speed),
+        "-p",
+        str(style.pitch),
+        "--stdout",
+        ssml,
+    ]
     raw = subprocess.run(cmd, capture_output=True, check=True).stdout
     # espeak streams a 44-byte header whose lengths are unknown: read it by hand.
     if raw[:4] != b"RIFF" or raw[36:40] != b"data":
@@ -243,7 +255,10 @@ def _r(x: float) -> float:
 
 
 def timeline(
-    starts: dict[str, int], spans: dict[str, float], levels: dict[str, float], total: int,
+    starts: dict[str, int],
+    spans: dict[str, float],
+    levels: dict[str, float],
+    total: int,
     peak: float,
 ) -> dict:
     utts = []
@@ -262,8 +277,12 @@ def timeline(
             "n_han": n_han,
             "cpm": round(n_han / spans[ln.key] * 60, 1),
             "level_dbfs": levels[ln.key],
-            "espeak": {"voice": f"{BASE_VOICE}+{st.variant}", "s": st.speed, "p": st.pitch,
-                       "range_pct": st.pitch_range},
+            "espeak": {
+                "voice": f"{BASE_VOICE}+{st.variant}",
+                "s": st.speed,
+                "p": st.pitch,
+                "range_pct": st.pitch_range,
+            },
         }
         utts.append(u)
         by_key[ln.key] = u
@@ -272,15 +291,21 @@ def timeline(
         us = [by_key[k] for k in keys]
         speech = sum(u["end"] - u["start"] for u in us)
         chars = sum(u["n_han"] for u in us)
-        return {"start": us[0]["start"], "end": us[-1]["end"], "utterances": keys,
-                "speech_s": _r(speech), "cpm": round(chars / speech * 60, 1)}
+        return {
+            "start": us[0]["start"],
+            "end": us[-1]["end"],
+            "utterances": keys,
+            "speech_s": _r(speech),
+            "cpm": round(chars / speech * 60, 1),
+        }
 
     calm_agent = [ln.key for ln in DIALOGUE if ln.party == "agent" and ln.style == "calm"]
     fast = [ln.key for ln in DIALOGUE if ln.style == "fast"]
     angry = [ln.key for ln in DIALOGUE if ln.style == "angry"]
     first_angry = next(i for i, ln in enumerate(DIALOGUE) if ln.style == "angry")
-    baseline = [ln.key for ln in DIALOGUE[:first_angry]
-                if ln.party == "customer" and ln.style == "calm"][:2]
+    baseline = [
+        ln.key for ln in DIALOGUE[:first_angry] if ln.party == "customer" and ln.style == "calm"
+    ][:2]
     cut = next(ln for ln in DIALOGUE if ln.overlap is not None)
     cust, agent = by_key[cut.overlap[0]], by_key[cut.key]
     bc_line = next(ln for ln in DIALOGUE if ln.style == "backchannel")
@@ -292,10 +317,15 @@ def timeline(
     agent_fast = group(fast)
     flags = {
         "customer_baseline": group(baseline),
-        "agent_calm_pace": {"utterances": calm_agent, "speech_s": agent_calm["speech_s"],
-                            "cpm": agent_calm["cpm"]},
-        "agent_fast_pace": {**agent_fast, "ratio_to_calm": round(agent_fast["cpm"]
-                                                                 / agent_calm["cpm"], 2)},
+        "agent_calm_pace": {
+            "utterances": calm_agent,
+            "speech_s": agent_calm["speech_s"],
+            "cpm": agent_calm["cpm"],
+        },
+        "agent_fast_pace": {
+            **agent_fast,
+            "ratio_to_calm": round(agent_fast["cpm"] / agent_calm["cpm"], 2),
+        },
         "interruption": {
             "onset": agent["start"],
             "overlap_s": _r(min(cust["end"], agent["end"]) - agent["start"]),
@@ -305,15 +335,29 @@ def timeline(
             "customer_utterance": cust["id"],
             "agent_utterance": agent["id"],
         },
-        "backchannel": {"start": bc["start"], "end": bc["end"], "text": bc["text"],
-                        "during": bc_line.at[0], "is_interruption": False},
-        "customer_anger": {**group(angry), "gain_db": ANGRY_GAIN_DB,
-                           "cues": [c for c in ANGER_CUES
-                                    if any(c in by_key[k]["text"] for k in angry)]},
-        "taboo_phrase": {"text": TABOO, "utterance": taboo["id"], "start": taboo["start"],
-                         "end": taboo["end"]},
-        "calming": {"utterance": calming["id"], "start": calming["start"],
-                    "phrases": [p for p in CALMING if p in calming["text"]]},
+        "backchannel": {
+            "start": bc["start"],
+            "end": bc["end"],
+            "text": bc["text"],
+            "during": bc_line.at[0],
+            "is_interruption": False,
+        },
+        "customer_anger": {
+            **group(angry),
+            "gain_db": ANGRY_GAIN_DB,
+            "cues": [c for c in ANGER_CUES if any(c in by_key[k]["text"] for k in angry)],
+        },
+        "taboo_phrase": {
+            "text": TABOO,
+            "utterance": taboo["id"],
+            "start": taboo["start"],
+            "end": taboo["end"],
+        },
+        "calming": {
+            "utterance": calming["id"],
+            "start": calming["start"],
+            "phrases": [p for p in CALMING if p in calming["text"]],
+        },
     }
     return {
         "generator": "scripts/make_demo_call.py",
