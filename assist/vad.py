@@ -32,7 +32,7 @@ class VadParams:
     mode: int = 2  # webrtcvad aggressiveness 0..3
     onset: float = 0.06  # s of voiced frames before talk starts
     hangover: float = 0.3  # s of unvoiced frames before talk ends
-    floor_db: float = -50.0  # dBFS below which a frame is never voiced
+    floor_db: float = -55.0  # dBFS below which a frame is never voiced
 
     def __post_init__(self) -> None:
         if self.mode not in (0, 1, 2, 3):
