@@ -53,9 +53,7 @@ def frames(pcm: np.ndarray, rate: int, party: Party = "customer", t0: float = 0.
     n = samples_per_frame(rate)
     pad = (-len(pcm)) % n
     pcm = np.concatenate([pcm, np.zeros(pad, dtype=np.int16)])
-    return [
-        Frame(party, pcm[i : i + n].copy(), rate, t0 + i / rate) for i in range(0, len(pcm), n)
-    ]
+    return [Frame(party, pcm[i : i + n].copy(), rate, t0 + i / rate) for i in range(0, len(pcm), n)]
 
 
 def talking_mask(fs: list[Frame], spans: list[tuple[float, float]]) -> list[bool]:
