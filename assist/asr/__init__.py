@@ -1,0 +1,19 @@
+"""Streaming speech recognition with Vosk: models, gating, per-party workers."""
+
+from assist.asr.gate import SpeechGate, TimeMap
+from assist.asr.model import AsrModel, ModelRegistry, load_model
+from assist.asr.text import base_language, count_units, join_text
+from assist.asr.worker import PartyRecognizer, RecognizerParams
+
+__all__ = [
+    "AsrModel",
+    "ModelRegistry",
+    "PartyRecognizer",
+    "RecognizerParams",
+    "SpeechGate",
+    "TimeMap",
+    "base_language",
+    "count_units",
+    "join_text",
+    "load_model",
+]
