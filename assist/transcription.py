@@ -1,0 +1,72 @@
+"""Transcription for the service: load models once, attach recognisers to each call.
+
+Without a model nothing else changes: each call gets a `transcription` event
+saying it is off and why, and the acoustic pace estimate stays in charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from assist.asr.config import AsrConfig
+from assist.asr.model import ModelRegistry
+from assist.asr.worker import PartyRecognizer
+from assist.events import PARTIES, Event
+
+log = logging.getLogger(__name__)
+
+
+class Transcription:
+    def __init__(self, cfg: AsrConfig, *, realtime: bool = True) -> None:
+        self.cfg = cfg
+        self.registry = ModelRegistry(dict(cfg.models))
+        params = cfg.params()
+        if not realtime:  # a replay faster than real time must not drop audio
+            from dataclasses import replace
+
+            params = replace(params, max_backlog=None)
+        self.params = params
+        self.loaded = False
+
+    async def load(self) -> dict[str, str]:
+        """Load every configured model off the event loop; returns {language: reason}."""
+        if not self.cfg.enabled:
+            return {}
+        failures = await asyncio.to_thread(self.registry.load_all)
+        for lang, reason in failures.items():
+            log.warning("transcription off for %s: %s", lang, reason)
+        self.loaded = True
+        return failures
+
+    def reason_off(self, language: str) -> str | None:
+        if not self.cfg.enabled:
+            return "transcription is disabled in the config ([asr] enabled = false)"
+        model = self.registry.loaded(language)
+        if model is None:
+            return self.registry.reason(language) or f"no model loaded for {language}"
+        return None
+
+    def attach(self, session: Any) -> None:
+        """Give a just-started call its recognisers, or tell its clients why there are none."""
+        reason = self.reason_off(session.language)
+        model = self.registry.loaded(session.language)
+        if reason is None and model is not None:
+            reason = model.check_rate(session.rate)
+        if reason is not None or model is None:
+            session.inject(Event("transcription", session.call_id, 0.0, None,
+                                 {"enabled": False, "reason": reason}))
+            return
+        loop = asyncio.get_running_loop()
+
+        def emit(event: Event) -> None:
+            if not session.ended:
+                session.inject(event)
+
+        recs = {p: PartyRecognizer(model, session.rate, session.call_id, p, emit, loop,
+                                   self.params) for p in PARTIES}
+        session.use_recognizers(recs)
+        session.inject(Event("transcription", session.call_id, 0.0, None,
+                             {"enabled": True, "model": model.path.name,
+                              "language": session.language}))
