@@ -277,7 +277,7 @@ def _entry(item: dict[str, Any], language: str | None, bad: Any) -> dict[str, An
         trigger = _trigger(item["trigger"], fail)
     elif spot:  # a spotting rule fires on its own phrase events
         trigger = Trigger(frozenset({"phrase"}), "agent", (("rule", frozenset({fail.eid})),))
-    else:
+    elif "spot" not in item:  # (a bad `spot` was reported already)
         fail(("id",), "missing `trigger` (or `spot` patterns)")
     if fail.count or trigger is None:
         return None
