@@ -24,7 +24,7 @@ from typing import Any
 from assist.errors import UserError
 from assist.events import Event
 from assist.playbook import Entry, Playbooks, Trigger
-from assist.textnorm import normalize
+from assist.textnorm import mask_numbers, normalize
 
 FEEDBACK_ACTIONS = ("used", "dismissed")
 
@@ -68,6 +68,7 @@ class Coach:
         self._last: dict[str, float] = {}  # entry id -> call time its cooldown started
         self._fired: dict[str, int] = {}  # entry id -> times shown (rotates phrasings)
         self._issued: dict[str, str] = {}  # suggestion id -> entry id
+        self._streak: dict[str, int] = {}  # entry id -> matching finals in a row
         self._n = 0
 
     def _set_language(self, language: str) -> None:
@@ -83,15 +84,24 @@ class Coach:
             if isinstance(lang, str) and lang != self.language:
                 if self.playbooks.for_language(lang):  # else keep the configured language
                     self._set_language(lang)
+        if event.type == "call.ended":
+            self._active.clear()
+            return []
         self._expire(event.t)
         text = None
         if event.type in ("transcript.partial", "transcript.final"):
             text = normalize(str(event.evidence.get("text", "")), self.language)
+        hour = self._hour(event)
+        streaks = self._count_streaks(event, text, hour)
         out: list[Event] = []
         for entry in self._entries:
             if len(out) >= self.params.per_event:
                 break
-            why = _matches(entry.trigger, event, text, self._hour(event))
+            if entry.trigger.streak > 1:
+                n = streaks.get(entry.id, 0)
+                why = f"{n} in a row" if n >= entry.trigger.streak else None
+            else:
+                why = _matches(entry.trigger, event, text, hour)
             if why is None or not self._may_fire(entry, event.t):
                 continue
             shown = self._show(entry, event, seq, why)
@@ -128,6 +138,17 @@ class Coach:
     def _hour(self, event: Event) -> int | None:
         hour = event.evidence.get("local_hour", self.local_hour)
         return hour if type(hour) is int else None
+
+    def _count_streaks(self, event: Event, text: str | None, hour: int | None) -> dict[str, int]:
+        """Update the run of matching finals for `streak` entries (before any early stop)."""
+        if event.type != "transcript.final":
+            return {}
+        for entry in self._entries:
+            trig = entry.trigger
+            if trig.streak > 1 and (trig.party is None or trig.party == event.party):
+                hit = _matches(trig, event, text, hour) is not None
+                self._streak[entry.id] = self._streak.get(entry.id, 0) + 1 if hit else 0
+        return self._streak
 
     def _expire(self, t: float) -> None:
         self._active = [c for c in self._active if c.expires > t]
@@ -175,6 +196,7 @@ class Coach:
         self._active.append(_Card(sid, entry, event.t, event.t + entry.ttl, evidence))
         self._last[entry.id] = event.t
         self._fired[entry.id] = n + 1
+        self._streak.pop(entry.id, None)
         self._issued[sid] = entry.id
         return Event("suggestion", self.call_id, event.t, "agent", evidence, arrival=event.arrival)
 
@@ -199,7 +221,7 @@ def _matches(trigger: Trigger, event: Event, text: str | None, hour: int | None)
         hit = next((m for p in trigger.match if (m := p.search(text or ""))), None)
         if hit is None:
             return None
-        return f'{event.party or "caller"} said "{hit.group(0)}"'
+        return f'{event.party or "caller"} said "{mask_numbers(hit.group(0))}"'
     return _summary(event, hour)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from assist.events import Event
 from assist.playbook import Entry, Playbooks
-from assist.textnorm import normalize
+from assist.textnorm import mask_numbers, normalize
 
 _TRANSCRIPTS = ("transcript.partial", "transcript.final")
 
@@ -85,7 +85,7 @@ class PhraseSpotter:
                     "agent",
                     {
                         "rule": s.rule,
-                        "matched": s.matched,
+                        "matched": mask_numbers(s.matched),
                         "instead": rule.phrasings[0],
                         "title": rule.title,
                         "seed": rule.seed,

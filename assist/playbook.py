@@ -34,7 +34,7 @@ _FILTERS: dict[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
     "kind": (("pace.drift",), frozenset({"band", "self"})),
     "rule": (("phrase",), None),
 }
-_TRIGGER_KEYS = {"event", "party", "match", "hours", *_FILTERS}
+_TRIGGER_KEYS = {"event", "party", "match", "hours", "streak", *_FILTERS}
 _ENTRY_KEYS = {
     "id", "trigger", "phrasings", "priority", "cooldown", "seed", "spot", "ttl",
     "title", "language", "note",
@@ -58,6 +58,7 @@ class Trigger:
     filters: tuple[tuple[str, frozenset[str]], ...] = ()  # (evidence key, allowed values)
     match: tuple[re.Pattern[str], ...] = ()  # on normalised transcript text
     hours: tuple[int, int] | None = None  # call-start local hour, [from, to), may wrap
+    streak: int = 1  # fire on the Nth final of the party in a row that matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +363,14 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
             fail(("trigger", "hours"), "trigger.hours must be [from, to] local hours 0..24"
                  " on event call.started")
             hours = None
+    streak = raw.get("streak", 1)
+    if type(streak) is not int or not 1 <= streak <= 20 or (
+        streak > 1 and (events != ["transcript.final"] or "match" not in raw)
+    ):
+        fail(("trigger", "streak"), "trigger.streak must be a whole number 1..20, with `match`"
+             " on event transcript.final")
+        streak = 1
     return Trigger(
         events=frozenset(events), party=party, filters=tuple(filters), match=match,
-        hours=(hours[0], hours[1]) if hours else None,
+        hours=(hours[0], hours[1]) if hours else None, streak=streak,
     )

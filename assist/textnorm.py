@@ -21,3 +21,11 @@ def normalize(text: str, language: str) -> str:
     if is_chinese(language):
         return _SPACES.sub("", text)
     return _SPACES.sub(" ", text).strip().lower()
+
+
+_LONG_NUMBER = re.compile(r"\d(?:[\s-]?\d){4,}")
+
+
+def mask_numbers(text: str) -> str:
+    """Phone, ID and card numbers (five digits or more) shown as asterisks."""
+    return _LONG_NUMBER.sub(lambda m: "*" * len(m.group(0)), text)

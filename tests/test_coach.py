@@ -221,3 +221,38 @@ def test_replaying_gives_the_same_suggestions():
 def test_params_are_checked():
     with pytest.raises(ValueError):
         CoachParams(max_active=0)
+
+
+def test_three_questions_in_a_row_then_say_how_you_see_it():
+    loop = Loop()
+    stream = says("agent", "请问 您 是 哪 天 办理 的", t0=10.0)
+    stream += says("customer", "上 个 月", t0=13.0)
+    stream += says("agent", "当时 有 没有 收到 短信", t0=15.0)
+    stream += says("customer", "没有", t0=18.0)
+    stream += says("agent", "那 您 现在 还 能 上网 吗", t0=19.0)
+    got = loop.feed(stream)
+    # Fires on the third question's final (19 + 7 words * 0.4 + 0.3), not before.
+    assert cards(got) == [(22.1, "tip.three-questions")]
+    assert got[0].evidence["text"] == "我能理解这件事让您很着急。"
+    assert got[0].evidence["reason"]["summary"] == "3 in a row"
+    # A statement in between breaks the run.
+    loop = Loop()
+    loop.feed(says("agent", "请问 您 是 哪 天 办理 的", t0=10.0))
+    loop.feed(says("agent", "我 理解 这 让 您 很 着急", t0=13.0))
+    loop.feed(says("agent", "当时 有 没有 收到 短信", t0=16.0))
+    assert loop.feed(says("agent", "那 您 现在 还 能 上网 吗", t0=19.0)) == []
+
+
+def test_numbers_are_masked_in_what_the_card_shows():
+    loop = Loop()
+    got = loop.feed([ev("transcript.final", 9.0, "customer",
+                        text="为什么 扣 我 13812345678 的 钱 为什么", start=6.0, end=9.0)])
+    summary = got[0].evidence["reason"]["summary"]
+    assert "13812345678" not in summary and "***********" in summary
+
+
+def test_call_end_clears_the_screen():
+    loop = Loop()
+    loop.feed([anger(20.0, "angry", "tense", 0.8)])
+    assert loop.feed([ev("call.ended", 25.0, None, duration=25.0, reason="hangup")]) == []
+    assert loop.coach.active(25.0) == []

@@ -165,7 +165,7 @@ cooldown = 30
 def test_prompts_check_command(tmp_path, capsys):
     assert main(["check"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ok: 103 entries (en-US 51, zh-CN 52)")
+    assert out.startswith("ok: 105 entries (en-US 52, zh-CN 53); 52 phrase rules")
     path = write(tmp_path, "x.toml", GOOD.replace("cooldown = 10", "cooldown = '10'"))
     assert main(["check", str(DEFAULT_DIR), str(tmp_path)]) == 1
     err = capsys.readouterr().err.splitlines()
@@ -182,3 +182,13 @@ def test_prompts_spot_command(capsys):
     )
     assert main(["spot", "--language", "fr-FR", "bonjour"]) == 2
     assert "no phrase rules for language 'fr-FR'" in capsys.readouterr().err
+
+
+def test_streak_needs_a_match_on_finals(tmp_path):
+    path = write(tmp_path, "s.toml", GOOD.replace(
+        'trigger = { event = "call.started" }',
+        'trigger = { event = "transcript.partial", streak = 3, match = ["吗$"] }'))
+    assert problems(tmp_path) == [
+        f"{path}:6: entry site.hello: trigger.streak must be a whole number 1..20, with"
+        " `match` on event transcript.final"
+    ]
