@@ -58,12 +58,22 @@ class PhraseSpotter:
     """Feed transcript events; get `phrase` events for the agent's flagged wording."""
 
     def __init__(self, playbooks: Playbooks, language: str) -> None:
-        self.language = language
-        self.rules = playbooks.spot_rules(language)
-        self._by_id = {r.id: r for r in self.rules}
+        self.playbooks = playbooks
         self._flagged: Counter[str] = Counter()  # rule -> occurrences flagged this utterance
+        self._set_language(language)
+
+    def _set_language(self, language: str) -> None:
+        self.language = language
+        self.rules = self.playbooks.spot_rules(language)
+        self._by_id = {r.id: r for r in self.rules}
+        self._flagged.clear()
 
     def feed(self, event: Event) -> list[Event]:
+        if event.type == "call.started":  # the call's language, when it has rules
+            lang = event.evidence.get("language")
+            if isinstance(lang, str) and self.playbooks.spot_rules(lang):
+                self._set_language(lang)
+            return []
         if event.type not in _TRANSCRIPTS or event.party != "agent":
             return []
         text = normalize(str(event.evidence.get("text", "")), self.language)

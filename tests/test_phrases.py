@@ -158,3 +158,10 @@ TABOO_EN = [
 def test_each_taboo_phrase_is_flagged_in_english(rule, words):
     rules = [p.evidence["rule"] for p in phrase_events(words, "en-US")]
     assert rule in rules
+
+
+def test_the_call_language_picks_the_rules():
+    spotter = PhraseSpotter(BOOKS, "zh-CN")
+    spotter.feed(ev("call.started", 0.0, None, agent="a7", language="en-US"))
+    flags = [p for e in says("agent", "calm down please", t0=1.0) for p in spotter.feed(e)]
+    assert [p.evidence["rule"] for p in flags] == ["taboo.calm-down"]
