@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assist import __version__
-from assist.config import Config, load
+from assist.config import Config, load, load_coaching
 from assist.errors import UserError
 from assist.events import dumps
 
@@ -42,6 +42,13 @@ class _Printer:
 
     QUIET = {"metrics", "talk.start", "talk.end", "pace", "transcript.partial"}
 
+    @staticmethod
+    def _brief(wire: dict[str, Any]) -> str:
+        ev = wire["evidence"]
+        if wire["type"] == "suggestion":
+            return f"[{ev.get('priority')}] {ev.get('text')}  ({ev.get('reason', {}).get('type')})"
+        return " ".join(f"{k}={v}" for k, v in ev.items() if k not in ("thresholds", "rise"))
+
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
 
@@ -50,7 +57,7 @@ class _Printer:
             print(dumps(wire), flush=True)
         elif wire["type"] not in self.QUIET:
             party = wire.get("party", "")
-            ev = " ".join(f"{k}={v}" for k, v in wire["evidence"].items())
+            ev = self._brief(wire)
             print(f"{wire['t']:8.2f}s  {party:8}  {wire['type']:18} {ev}", flush=True)
 
 
@@ -70,7 +77,7 @@ def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
         tr = Transcription(cfg.asr, realtime=speed == 1.0)
         await tr.load()
         hub = CallHub(cfg.loop, [_Printer(args.json)], language=cfg.call.language,
-                      transcription=tr)
+                      transcription=tr, coaching=load_coaching(cfg))
         await replay(rec, hub, call_id, speed=speed, agent=args.agent or cfg.call.agent,
                      language=cfg.call.language, start_utc=start)
         await hub.drain()
@@ -88,6 +95,12 @@ def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
     from assist import models_cli
 
     return models_cli.main(args.rest)
+
+
+def cmd_prompts(args: argparse.Namespace, cfg: Config) -> int:
+    from assist import prompts_cli
+
+    return prompts_cli.main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     mp.add_argument("rest", nargs=argparse.REMAINDER)
     mp.set_defaults(func=cmd_models)
+
+    pp = sub.add_parser("prompts", help="check playbooks, try phrase rules (prompts --help)",
+                        add_help=False)
+    pp.add_argument("rest", nargs=argparse.REMAINDER)
+    pp.set_defaults(func=cmd_prompts)
 
     cp = sub.add_parser("config", help="check a config file")
     cp.add_argument("action", choices=["check"])

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assist.asr.config import AsrConfig
 from assist.detectors.anger import AngerParams
@@ -45,11 +46,23 @@ class ServerParams:
 class CallParams:
     language: str = "zh-CN"
     agent: str = "agent-1001"  # agent id for replayed calls
+    timezone: str = "Asia/Shanghai"  # the floor's local time, for greetings by time of day
 
     def __post_init__(self) -> None:
         if self.language not in LANGUAGES:
             raise ConfigError("call.language",
                               f"must be one of {', '.join(LANGUAGES)}, got {self.language!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError("call.timezone", f"unknown time zone {self.timezone!r}; use an "
+                              "IANA name such as Asia/Shanghai") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptsParams:
+    dirs: tuple[str, ...] = ()  # admins' own playbook folders, after the built-in one
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,7 @@ class Config:
     data_dir: str = "data"
     server: ServerParams = field(default_factory=ServerParams)
     call: CallParams = field(default_factory=CallParams)
+    prompts: PromptsParams = field(default_factory=PromptsParams)
     loop: LoopParams = field(default_factory=LoopParams)
     asr: AsrConfig = field(default_factory=AsrConfig)
     extra: dict[str, Any] = field(default_factory=dict)  # sections other modules validate
@@ -70,6 +84,7 @@ class Config:
 SECTIONS: dict[str, type] = {
     "server": ServerParams,
     "call": CallParams,
+    "prompts": PromptsParams,
     "vad": VadParams,
     "interruption": InterruptionParams,
     "pace": PaceParams,
@@ -77,7 +92,7 @@ SECTIONS: dict[str, type] = {
     "nuclei": NucleiParams,
 }
 # Sections other parts of the product read and check themselves.
-OPEN_SECTIONS = ("prompts", "auth", "trunks", "sip")
+OPEN_SECTIONS = ("auth", "trunks", "sip")
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:
@@ -173,4 +188,17 @@ def load(path: str | Path | None) -> Config:
     loop = LoopParams(**{k: parts[k] for k in ("vad", "interruption", "pace", "anger", "nuclei")
                          if k in parts})
     return Config(path=str(p), server=parts.get("server", ServerParams()),
-                  call=parts.get("call", CallParams()), loop=loop, extra=extra, **top)
+                  call=parts.get("call", CallParams()),
+                  prompts=parts.get("prompts", PromptsParams()), loop=loop, extra=extra, **top)
+
+
+def load_coaching(cfg: Config) -> Any:
+    """The playbooks the config names, checked; None when coaching is off."""
+    from assist.coaching import Coaching
+    from assist.playbook import DEFAULT_DIR, load_playbooks
+
+    if not cfg.prompts.enabled:
+        return None
+    base = Path(cfg.path).parent if cfg.path != "<defaults>" else Path.cwd()
+    dirs = [DEFAULT_DIR, *[(base / d) for d in cfg.prompts.dirs]]
+    return Coaching(load_playbooks(dirs), cfg.call.timezone)

@@ -48,7 +48,7 @@ class CallHub:
     """
 
     def __init__(self, params: Any, publishers: list[Publisher], *, language: str = "zh-CN",
-                 clock: Any = None, transcription: Any = None) -> None:
+                 clock: Any = None, transcription: Any = None, coaching: Any = None) -> None:
         from datetime import UTC, datetime
 
         self._params = params
@@ -57,6 +57,7 @@ class CallHub:
         self._now = clock or (lambda: datetime.now(UTC))
         self.sessions: dict[str, Any] = {}
         self.transcription = transcription
+        self.coaching = coaching
         self._ending: set[Any] = set()  # tasks waiting for recognisers to flush
         self.on_session: list[Any] = []  # callbacks(session) when a call starts
 
@@ -73,6 +74,8 @@ class CallHub:
                               emit=lambda wire, event: self._publish(session, wire, event),
                               agent=agent, language=language or self._language, source=source)
         self.sessions[call_id] = session
+        if self.coaching is not None:
+            self.coaching.attach(session)
         log.info("call %s started (agent %s, %d Hz, %s)", call_id, agent, rate, source)
         for hook in self.on_session:
             hook(session)
@@ -122,6 +125,15 @@ class CallHub:
         except Exception:
             log.exception("call %s: failed while ending", session.call_id)
         log.info("call %s ended (%s)", session.call_id, reason)
+
+    def feedback(self, call_id: str, suggestion_id: str, action: str, agent: str | None) -> None:
+        """The agent marked a suggestion used or dismissed (raises UserError if unknown)."""
+        from assist.errors import UserError
+
+        session = self.sessions.get(call_id)
+        if session is None or session.coach is None:
+            raise UserError(f"no live call {call_id!r} with suggestions")
+        session.inject(session.coach.feedback(suggestion_id, action, agent, session.now))
 
     async def drain(self) -> None:
         """Wait for calls that are still flushing their transcripts."""

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from assist.asr.text import count_units
 from assist.detectors.anger import AngerDetector, AngerParams
 from assist.detectors.interruption import InterruptionDetector, InterruptionParams
 from assist.detectors.pace import PaceDetector, PaceParams
 from assist.events import PARTIES, Event, Party, to_wire
 from assist.frames import FRAME_MS, Frame
+from assist.lexicon import lexical_cues, lexical_score
 from assist.privacy import mask
 from assist.prosody import FrameAnalyzer, FrameFeatures, NucleiParams, SpurtFeatures, summarise
 from assist.vad import TalkTracker, Transition, VadParams, VoiceDetector
@@ -105,7 +107,9 @@ class CallSession:
         self.interruption = InterruptionDetector(call_id, params.interruption)
         self.pace = PaceDetector(call_id, params.pace)
         self.anger = AngerDetector(call_id, params.anger)
-        self.listeners: list[Callable[[Event], list[Event]]] = []
+        # Called with each event and its sequence number; may answer with more events.
+        self.listeners: list[Callable[[Event, int], list[Event]]] = []
+        self.coach: Any = None  # set by assist.coaching when playbooks are loaded
         # Per-party recognisers (assist.asr.PartyRecognizer) when a model is loaded;
         # their finals then measure the agent's pace in recognised characters.
         self.recognizers: dict[Party, Any] = {}
@@ -122,6 +126,11 @@ class CallSession:
     @property
     def seq(self) -> int:
         return self._seq
+
+    @property
+    def now(self) -> float:
+        """The latest call time seen on either party."""
+        return self._t
 
     def feed(self, frame: Frame) -> None:
         if self.audio_done:
@@ -175,10 +184,11 @@ class CallSession:
             event = Event(event.type, event.call_id, event.t, event.party, event.evidence,
                           arrival)
         self._emit(wire, event)
+        seq = self._seq
         for more in self._react(event):
             self.inject(more, arrival)
         for listen in self.listeners:
-            for more in listen(event):
+            for more in listen(event, seq):
                 self.inject(more, arrival)
 
     def use_recognizers(self, recognizers: dict[Party, Any]) -> None:
@@ -187,10 +197,14 @@ class CallSession:
 
     def _react(self, event: Event) -> list[Event]:
         """What the words of a final transcript tell the detectors."""
-        if event.type != "transcript.final" or event.party != "agent" or not self.recognizers:
+        if event.type != "transcript.final":
             return []
-        from assist.asr.text import count_units
-
+        if event.party == "customer":
+            cues = lexical_cues(str(event.evidence.get("text", "")), self.language)
+            # A clear demand (complaint + refund, noisy-OR 0.7) moves calm to tense.
+            return self.anger.feed_cues(2.0 * lexical_score(cues), event.t) if cues else []
+        if not self.recognizers:
+            return []
         words = event.evidence.get("words") or []
         units = count_units(str(event.evidence.get("text", "")), self.language)
         if not words or units == 0:

@@ -43,7 +43,7 @@ class AngerParams:
     w_spread: float = 0.0  # per 3 semitones
     w_rate: float = 0.15  # per 25 %
     w_high: float = 0.15  # per 0.1 of high-band ratio
-    lexical_weight: float = 0.25  # added per cue weight unit, decays with smoothing
+    lexical_weight: float = 0.3  # added per cue weight unit, decays with smoothing
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.baseline_speech <= 120.0:
