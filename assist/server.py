@@ -1,0 +1,362 @@
+"""The panel service: static pages and the event websocket on one port.
+
+`AssistServer.publish()` is the loop's Publisher: it runs on the event loop,
+queues text for each allowed connection and returns at once.  Each connection
+has a writer task draining its own bounded outbox, so a stalled browser only
+ever hurts itself.  The protocol is in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import mimetypes
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from assist.auth import Claims, TokenError, verify_token
+from assist.events import dumps
+from assist.fanout import Fanout, Link, Outbox
+
+PROTOCOL_VERSION = 1
+WS_PATH = "/ws"
+WEB_ROOT = Path(__file__).parent / "web"
+FEEDBACK_ACTIONS = ("used", "dismissed")
+CLIENT_TYPES = ("hello", "subscribe", "unsubscribe", "resume", "feedback", "ping")
+
+log = logging.getLogger("assist.server")
+
+FeedbackCallback = Callable[[str, str, str, str | None], None]
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def ssl_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """A server TLS context for wss/https from PEM certificate and key paths."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+class AssistServer:
+    """Serves assist/web/ over HTTP(S) and events over ws(s)://host:port/ws."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        *,
+        secret: bytes,
+        on_feedback: FeedbackCallback | None = None,
+        origins: Iterable[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
+        web_root: Path = WEB_ROOT,
+        queue_limit: int = 256,
+        queue_hard_limit: int = 1024,
+        keep_ended: int = 200,
+        max_message: int = 16 * 1024,
+        hello_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if len(secret) < 16:
+            raise ValueError("the signing secret must be at least 16 bytes")
+        self.host, self.port = host, port
+        self._secret = secret
+        self._on_feedback = on_feedback
+        self._origins = {o.rstrip("/") for o in origins}
+        self._ssl = ssl_context
+        self._web_root = web_root.resolve()
+        self._queue = (queue_limit, queue_hard_limit)
+        self._max_message = max_message
+        self._hello_timeout = hello_timeout
+        self._clock = clock
+        self.fanout = Fanout(keep_ended=keep_ended)
+        self._links: dict[Link, ServerConnection] = {}
+        self._server: Server | None = None
+        self.stats = {"published": 0, "refused": 0, "errors": 0, "overflow_closes": 0}
+
+    # -- lifecycle --------------------------------------------------------
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            ssl=self._ssl,
+            # Above our own limit so a too-big message gets a JSON error first;
+            # beyond this the library closes with 1009.
+            max_size=self._max_message * 4,
+            server_header=None,
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> AssistServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self._ssl else "http"
+        return f"{scheme}://{self.host}:{self.port}/"
+
+    # -- Publisher --------------------------------------------------------
+    def publish(
+        self, wire: dict[str, Any], *, agent: str | None = None, arrival: float | None = None
+    ) -> None:
+        """Hand one serialised event to every allowed connection.  Never blocks."""
+        self.stats["published"] += 1
+        self.fanout.publish(wire, agent)
+        self._close_overflowed()
+
+    def _close_overflowed(self) -> None:
+        while self.fanout.overflowed:
+            link = self.fanout.overflowed.pop()
+            self.fanout.remove(link)
+            self.stats["overflow_closes"] += 1
+            ws = self._links.get(link)
+            if ws is not None:
+                # The writer sees the overflow and closes with 1013; the page resumes.
+                log.warning("panel too slow, closing it so it resumes: %s", ws.remote_address)
+
+    # -- HTTP -------------------------------------------------------------
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            if path != WS_PATH:
+                return connection.respond(HTTPStatus.NOT_FOUND, "no websocket here\n")
+            if not self._origin_ok(request.headers):
+                self.stats["refused"] += 1
+                return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
+            return None
+        return self._static(path)
+
+    def _origin_ok(self, headers: Headers) -> bool:
+        origin = headers.get("Origin")
+        if origin is None:  # not a browser; the token still decides
+            return True
+        origin = origin.rstrip("/")
+        if origin in self._origins:
+            return True
+        host = headers.get("Host", "")
+        return origin in (f"http://{host}", f"https://{host}")
+
+    def _static(self, path: str) -> Response:
+        rel = "index.html" if path in ("/", "") else path.lstrip("/")
+        target = (self._web_root / rel).resolve()
+        if not target.is_relative_to(self._web_root) or not target.is_file():
+            return _response(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+        ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if ctype.startswith("text/") or ctype.endswith("javascript"):
+            ctype += "; charset=utf-8"
+        return _response(HTTPStatus.OK, target.read_bytes(), ctype)
+
+    # -- websocket --------------------------------------------------------
+    async def _handle(self, ws: ServerConnection) -> None:
+        try:
+            link = await self._greet(ws)
+        except (ConnectionClosed, TimeoutError):
+            return
+        if link is None:
+            return
+        writer = asyncio.create_task(self._write(ws, link))
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, link.claims.exp - self._clock()), self._expire, ws
+        )
+        try:
+            async for message in ws:
+                await self._on_message(ws, link, message)
+                if writer.done():
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            expiry.cancel()
+            self.fanout.remove(link)
+            self._links.pop(link, None)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    def _expire(self, ws: ServerConnection) -> None:
+        asyncio.ensure_future(self._send_error_close(ws, "auth", "token expired", 1008))
+
+    async def _greet(self, ws: ServerConnection) -> Link | None:
+        """Nothing about any call is sent until a valid hello arrives."""
+        raw = await asyncio.wait_for(ws.recv(), self._hello_timeout)
+        try:
+            msg = self._parse(raw)
+            if msg["type"] != "hello":
+                raise ProtocolError("auth", "send hello with a token first")
+            if msg.get("v") != PROTOCOL_VERSION:
+                raise ProtocolError("version", f"this server speaks protocol v{PROTOCOL_VERSION}")
+            try:
+                claims = verify_token(self._secret, msg.get("token"), now=self._clock())
+            except TokenError as exc:
+                raise ProtocolError("auth", str(exc)) from None
+            resume = _seq_map(msg.get("resume", {}))
+            opened = _str_list(msg.get("open", []))
+        except ProtocolError as exc:
+            self.stats["refused"] += 1
+            await self._send_error_close(ws, exc.code, str(exc), 1008)
+            return None
+        link = Link(claims, Outbox(*self._queue))
+        self._links[link] = ws
+        calls = [c.summary() for c in self.fanout.visible(link)]
+        link.outbox.put(dumps({"type": "welcome", "v": PROTOCOL_VERSION, "role": claims.role,
+                               "agent": claims.agent, "exp": claims.exp, "calls": calls}))
+        # Registration and catch-up in one synchronous step: no event can fall between.
+        self.fanout.add(link)
+        self.fanout.resume(link, resume, opened)
+        self._close_overflowed()
+        return link
+
+    async def _write(self, ws: ServerConnection, link: Link) -> None:
+        while True:
+            text = await link.outbox.get()
+            if text is None:
+                await ws.close(1013, "panel too slow; reconnect and resume")
+                return
+            await ws.send(text)
+
+    async def _on_message(self, ws: ServerConnection, link: Link, raw: str | bytes) -> None:
+        try:
+            msg = self._parse(raw)
+            reply = self._dispatch(link, msg)
+        except ProtocolError as exc:
+            self.stats["errors"] += 1
+            reply = {"type": "error", "code": exc.code, "message": str(exc)}
+            if isinstance(raw, str) and len(raw) <= self._max_message:
+                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                    ref = json.loads(raw).get("ref")
+                    if isinstance(ref, (str, int)):
+                        reply["ref"] = ref
+        if reply is not None:
+            link.outbox.put(dumps(reply))
+        self._close_overflowed()
+
+    def _parse(self, raw: str | bytes) -> dict[str, Any]:
+        if isinstance(raw, bytes):
+            raise ProtocolError("bad_message", "send JSON text frames, not binary")
+        if len(raw) > self._max_message:
+            raise ProtocolError("too_big", f"message over {self._max_message} characters")
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            raise ProtocolError("bad_json", "message is not valid JSON") from None
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            raise ProtocolError("bad_message", "message must be a JSON object with a type")
+        if msg["type"] not in CLIENT_TYPES:
+            raise ProtocolError("unknown_type", f"unknown message type {msg['type'][:40]!r}")
+        return msg
+
+    def _dispatch(self, link: Link, msg: dict[str, Any]) -> dict[str, Any] | None:
+        typ, ref = msg["type"], msg.get("ref")
+        ok: dict[str, Any] = {"type": "ok", "for": typ}
+        if isinstance(ref, (str, int)):
+            ok["ref"] = ref
+        if typ == "hello":
+            raise ProtocolError("bad_message", "already said hello")
+        if typ == "ping":
+            return ok
+        if typ == "resume":
+            self.fanout.resume(link, _seq_map(msg.get("calls", {})), [])
+            return ok
+        call_id = msg.get("call_id")
+        if not isinstance(call_id, str):
+            raise ProtocolError("bad_message", f"{typ} needs a call_id string")
+        call = self.fanout.calls.get(call_id)
+        if call is None or not link.claims.may_see(call.agent):
+            raise ProtocolError("not_found", "no such call")  # same answer: no probing
+        if typ == "subscribe":
+            if link.claims.role != "supervisor":
+                return ok  # an agent already sees its calls in full
+            after = msg.get("after", 0)
+            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                raise ProtocolError("bad_message", "after must be a non-negative integer")
+            self.fanout.open(link, call_id, after)
+            return ok
+        if typ == "unsubscribe":
+            self.fanout.close_call_view(link, call_id)
+            return ok
+        # feedback
+        if link.claims.role != "agent":
+            raise ProtocolError("forbidden", "only the call's agent gives feedback")
+        suggestion, action = msg.get("suggestion"), msg.get("action")
+        if not isinstance(suggestion, str) or not suggestion or len(suggestion) > 200:
+            raise ProtocolError("bad_message", "feedback needs a suggestion id string")
+        if action not in FEEDBACK_ACTIONS:
+            raise ProtocolError("bad_message", f"action must be one of {FEEDBACK_ACTIONS}")
+        if self._on_feedback is not None:
+            try:
+                self._on_feedback(call_id, suggestion, action, link.claims.agent)
+            except Exception:  # a bad callback must not drop the panel
+                log.exception("feedback callback failed")
+                raise ProtocolError("internal", "feedback not recorded") from None
+        return ok
+
+    async def _send_error_close(self, ws: ServerConnection, code: str, text: str, close: int):
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(dumps({"type": "error", "code": code, "message": text}))
+            await ws.close(close, text[:100])
+
+
+def _response(status: HTTPStatus, body: bytes, ctype: str) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", ctype),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-cache"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Content-Security-Policy",
+             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:"),
+            ("Connection", "close"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+def _seq_map(value: object) -> dict[str, int]:
+    if not isinstance(value, dict) or len(value) > 10_000:
+        raise ProtocolError("bad_message", "resume must map call ids to last seq numbers")
+    out: dict[str, int] = {}
+    for key, seq in value.items():
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ProtocolError("bad_message", f"resume seq for {key[:40]!r} must be an integer")
+        out[key] = seq
+    return out
+
+
+def _str_list(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError("bad_message", "open must be a list of call ids")
+    return value
+
+
+__all__ = ["AssistServer", "Claims", "PROTOCOL_VERSION", "ssl_context"]
