@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from assist import __version__
@@ -16,7 +15,6 @@ from assist.errors import UserError
 from assist.events import dumps
 
 log = logging.getLogger("assist")
-DEMO_CALL = Path(__file__).parent / "demo" / "demo_call.wav"
 
 
 def _speed(text: str) -> float:
@@ -86,6 +84,24 @@ def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    from assist.service import run
+
+    speed = 0.0 if args.fast else args.speed
+    return asyncio.run(run(cfg, args.call, speed=speed, once=args.once, host=args.host,
+                           port=args.port))
+
+
+def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
+    from assist import token_cli
+    from assist.service import secret_path
+
+    rest = list(args.rest)
+    if "--secret-file" not in rest:
+        rest = ["--secret-file", str(secret_path(cfg)), *rest]
+    return token_cli.main(rest)
+
+
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
     print(f"{cfg.path}: ok")
     return 0
@@ -121,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--call-id", help="call id (default: from the file name and start)")
     rp.add_argument("--agent", help="agent id (default: call.agent in the config)")
     rp.set_defaults(func=cmd_replay)
+
+    run = sub.add_parser("run", help="run the service: panel, store, taps; replays the demo call")
+    run.add_argument("call", nargs="?", help="stereo WAV to replay (default: the bundled demo)")
+    run.add_argument("--speed", type=_speed, default=1.0, help="replay speed (default 1)")
+    run.add_argument("--fast", action="store_true", help="replay as fast as possible")
+    run.add_argument("--once", action="store_true", help="replay once and stop")
+    run.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="listen port (default: server.port, 8765; 0 any)")
+    run.set_defaults(func=cmd_run)
+
+    tp = sub.add_parser("token", help="print a panel token (token --agent ID | --supervisor)",
+                        add_help=False)
+    tp.add_argument("rest", nargs=argparse.REMAINDER)
+    tp.set_defaults(func=cmd_token)
 
     mp = sub.add_parser("models", help="list or download speech models (models --help)",
                         add_help=False)

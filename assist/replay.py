@@ -22,6 +22,7 @@ async def replay(rec: Recording, hub: CallHub, call_id: str, *, speed: float = 1
     hub.start_call(call_id, agent=agent, rate=rec.rate, language=language,
                    source=f"replay:{rec.path.name}", start_utc=start_utc)
     t0 = loop.time()
+    reason = "end of recording"
     try:
         for i, (t, customer, agent_pcm) in enumerate(rec.frames()):
             if speed > 0:
@@ -33,5 +34,8 @@ async def replay(rec: Recording, hub: CallHub, call_id: str, *, speed: float = 1
             now = time.monotonic()
             hub.feed(call_id, Frame("customer", customer, rec.rate, t, now))
             hub.feed(call_id, Frame("agent", agent_pcm, rec.rate, t, now))
+    except asyncio.CancelledError:
+        reason = "stopped"
+        raise
     finally:
-        hub.end_call(call_id, "end of recording")
+        hub.end_call(call_id, reason)

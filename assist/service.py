@@ -1,0 +1,137 @@
+"""`python -m assist run`: the service on one machine.
+
+Starts the store, the panel server and the taps, then replays a call (the
+bundled demo by default, again and again) so a browser at the printed
+address shows a call live on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from assist.auth import issue_token, load_or_create_secret
+from assist.config import Config, load_coaching
+from assist.errors import UserError
+from assist.hub import CallHub, Publisher
+from assist.replay import replay
+from assist.server import AssistServer, ssl_context
+from assist.store import Store
+from assist.transcription import Transcription
+from assist.wav import Recording, read_call
+
+log = logging.getLogger(__name__)
+DEMO_CALL = Path(__file__).parent / "demo" / "demo_call.wav"
+PAUSE_BETWEEN_CALLS = 3.0
+
+
+def secret_path(cfg: Config) -> Path:
+    return Path(cfg.data_dir) / "panel-secret"
+
+
+class Service:
+    def __init__(self, cfg: Config, *, host: str | None = None, port: int | None = None) -> None:
+        self.cfg = cfg
+        coaching = load_coaching(cfg)  # a broken playbook stops us here, with file and line
+        try:
+            self.secret = load_or_create_secret(secret_path(cfg))
+        except (OSError, ValueError) as e:
+            raise UserError(f"panel secret: {e}") from None
+        try:
+            self.store = Store(cfg.store_path)
+        except Exception as e:
+            raise UserError(f"{cfg.store_path}: cannot open the store ({e}); check the "
+                            "data_dir setting and the folder's permissions") from None
+        ssl = None
+        if cfg.server.tls_cert:
+            try:
+                ssl = ssl_context(cfg.server.tls_cert, cfg.server.tls_key)
+            except (OSError, ValueError) as e:
+                raise UserError(f"server.tls_cert: cannot load the certificate ({e})") from None
+        self.transcription = Transcription(cfg.asr)
+        self.server = AssistServer(host or cfg.server.host,
+                                   cfg.server.port if port is None else port,
+                                   secret=self.secret, on_feedback=self._feedback,
+                                   origins=cfg.server.origins, ssl_context=ssl)
+        publishers: list[Publisher] = [self.server, self.store]
+        self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,
+                           transcription=self.transcription, coaching=coaching)
+
+    def _feedback(self, call_id: str, suggestion: str, action: str, agent: str | None) -> None:
+        self.hub.feedback(call_id, suggestion, action, agent)
+
+    def urls(self, agent: str) -> dict[str, str]:
+        now = time.time()
+        base = self.server.url
+        return {
+            "agent": f"{base}?token={issue_token(self.secret, role='agent', agent=agent, now=now)}",
+            "supervisor": f"{base}?token="
+                          f"{issue_token(self.secret, role='supervisor', now=now)}",
+        }
+
+    async def start(self) -> None:
+        try:
+            await self.server.start()
+        except OSError as e:
+            raise UserError(f"cannot listen on {self.server.host}:{self.server.port} ({e}); "
+                            "choose another port with --port or server.port") from None
+        await self.transcription.load()
+
+    async def stop(self) -> None:
+        for call_id in list(self.hub.sessions):
+            self.hub.end_call(call_id, "shutdown")
+        await self.hub.drain()
+        await self.server.stop()
+        await asyncio.to_thread(self.store.close)
+
+    async def replay_forever(self, rec: Recording, *, speed: float, once: bool) -> None:
+        n = 0
+        while True:
+            n += 1
+            start = datetime.now(UTC)
+            call_id = f"{rec.path.stem}-{start:%H%M%S}-{n}"
+            await replay(rec, self.hub, call_id, speed=speed, agent=self.cfg.call.agent,
+                         language=self.cfg.call.language, start_utc=start)
+            await self.hub.drain()
+            if once:
+                return
+            await asyncio.sleep(PAUSE_BETWEEN_CALLS)
+
+
+async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
+              host: str | None, port: int | None, extra: Any = None) -> int:
+    rec = read_call(call or DEMO_CALL)
+    svc = Service(cfg, host=host, port=port)
+    await svc.start()
+    urls = svc.urls(cfg.call.agent)
+    print(f"assist is running on {svc.server.url}\n"
+          f"  agent panel ({cfg.call.agent}): {urls['agent']}\n"
+          f"  supervisor view:          {urls['supervisor']}\n"
+          f"  store: {cfg.store_path}\n"
+          f"replaying {rec.path.name} ({rec.duration:.0f} s){'' if once else ' in a loop'}; "
+          "Ctrl-C stops.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(svc.replay_forever(rec, speed=speed, once=once))
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        task.cancel()
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await svc.stop()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    log.info("stopped")
+    return 0
