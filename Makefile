@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 MODEL ?= vosk-model-small-cn-0.22
 
-.PHONY: run test install install-test system lint bench clean
+.PHONY: run test install install-test system lint bench model clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -40,6 +40,10 @@ test: system install-test
 
 bench: system install-test
 	$(PY) -m bench $(ARGS)
+
+## Download a speech model into models/<id>/ (resumable, sha256-checked).
+model: install
+	$(PY) -m assist models download $(MODEL)
 
 lint: install-test
 	$(PY) -m ruff check .
