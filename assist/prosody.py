@@ -128,17 +128,19 @@ def count_nuclei(sub_db: np.ndarray, voiced: np.ndarray, params: NucleiParams) -
     c = np.convolve(sub_db, np.ones(k) / k, mode="same") if k > 1 else sub_db
     floor = max(float(np.median(c)), float(c.max()) - params.below_max_db)
     min_gap = max(1, round(params.min_gap_s / 0.01))
+    mid = c[1:-1]
+    # Candidate peaks (vectorised); only they are walked in Python.
+    cand = np.flatnonzero((mid >= c[:-2]) & (mid > c[2:]) & (mid > floor) & voiced[1:-1]) + 1
     count = 0
-    dip = float(c[0])
+    last = 0  # index after which the dip before the next peak is measured
     last_peak = -min_gap
-    for i in range(1, len(c) - 1):
+    for i in cand:
         v = float(c[i])
-        dip = min(dip, v)
-        if v >= c[i - 1] and v > c[i + 1] and v > floor and voiced[i]:
-            if v - dip >= params.min_dip_db and i - last_peak >= min_gap:
-                count += 1
-                last_peak = i
-                dip = v
+        dip = float(c[last:i + 1].min())
+        if v - dip >= params.min_dip_db and i - last_peak >= min_gap:
+            count += 1
+            last_peak = int(i)
+            last = int(i)
     return count
 
 
