@@ -38,3 +38,13 @@ def of_type(events: list[Event], kind: str) -> list[Event]:
 
 def evidence(events: list[Event], kind: str) -> list[dict[str, Any]]:
     return [e.evidence for e in of_type(events, kind)]
+
+
+class Collect:
+    """A publisher that keeps every wire event."""
+
+    def __init__(self) -> None:
+        self.wires: list[dict[str, Any]] = []
+
+    def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
+        self.wires.append(wire)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import START
+from helpers import START, Collect
 
 from assist.config import Config, load_coaching
 from assist.errors import UserError
@@ -18,13 +18,6 @@ from assist.session import LoopParams
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-class Collect:
-    def __init__(self) -> None:
-        self.wires: list[dict] = []
-
-    def publish(self, wire: dict, *, agent: str | None, arrival: float | None) -> None:
-        self.wires.append(wire)
 
 
 def test_demo_call_cards_follow_each_flag_in_the_same_second() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import Collect
 
 from assist.asr.config import AsrConfig
 from assist.hub import CallHub
@@ -27,13 +28,6 @@ RATE = 16000
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed")]
 
-
-class Collect:
-    def __init__(self) -> None:
-        self.wires: list[dict] = []
-
-    def publish(self, wire: dict, *, agent: str | None, arrival: float | None) -> None:
-        self.wires.append(wire)
 
 
 def stereo_call(tmp_path: Path) -> Path:
