@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parts: dict[str, Any] = {
         "loop.frame_cost": loop_bench.frame_cost,
         "loop.latency": loop_bench.latency,
+        "loop.push_latency": loop_bench.push_latency,
     }
     try:
         from bench import eval_shared

@@ -79,3 +79,67 @@ def latency(path: Path = DEMO, speed: float = 20.0) -> dict[str, Any]:
     if flags:
         out["flags_ms"] = _pct(np.array(flags) * 1000, (50, 95, 99))
     return out
+
+
+def push_latency(path: Path = DEMO, speed: float = 20.0) -> dict[str, Any]:
+    """Arrival of the completing frame to the event reaching a websocket client.
+
+    The real panel server and a supervisor client on loopback: what a browser
+    would get, before it draws.
+    """
+    import json
+    import secrets as _secrets
+
+    from websockets.asyncio.client import connect
+
+    from assist.auth import issue_token
+    from assist.server import PROTOCOL_VERSION, AssistServer
+
+    rec = read_call(path)
+    arrivals: dict[tuple[str, int], tuple[str, float]] = {}
+    received: dict[tuple[str, int], float] = {}
+
+    class _Stamp:
+        def publish(self, wire: dict[str, Any], *, agent: str | None,
+                    arrival: float | None) -> None:
+            if arrival is not None:
+                arrivals[(wire["call_id"], wire["seq"])] = (wire["type"], arrival)
+
+    async def go() -> None:
+        secret = _secrets.token_bytes(32)
+        server = AssistServer("127.0.0.1", 0, secret=secret)
+        await server.start()
+        token = issue_token(secret, role="supervisor", now=time.time())
+        hub = CallHub(LoopParams(), [_Stamp(), server])
+        async with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+            await ws.send(json.dumps({"type": "hello", "v": PROTOCOL_VERSION, "token": token}))
+
+            async def read() -> None:
+                async for raw in ws:
+                    now = time.monotonic()
+                    msg = json.loads(raw)
+                    ev = msg.get("event", msg)
+                    if isinstance(ev, dict) and "seq" in ev and "call_id" in ev:
+                        received[(ev["call_id"], ev["seq"])] = now
+
+            reader = asyncio.create_task(read())
+            await asyncio.sleep(0.2)
+            await replay(rec, hub, "push", speed=speed, agent="a")
+            await asyncio.sleep(0.5)
+            reader.cancel()
+        await server.stop()
+
+    asyncio.run(go())
+    lat: dict[str, list[float]] = {}
+    for key, (kind, arrival) in arrivals.items():
+        if key in received:
+            lat.setdefault(kind, []).append((received[key] - arrival) * 1000)
+    every = [x for xs in lat.values() for x in xs]
+    flags = [x for k in ("interruption", "pace.drift", "anger", "suggestion")
+             for x in lat.get(k, [])]
+    out: dict[str, Any] = {"speed": speed, "events": len(every), "lost": len(arrivals) - len(every)}
+    if every:
+        out["all_ms"] = _pct(every, (50, 95, 99))
+    if flags:
+        out["flags_ms"] = _pct(flags, (50, 95, 99))
+    return out
