@@ -9,10 +9,7 @@ MODEL ?= vosk-model-small-cn-0.22
 .PHONY: run test install install-test system lint bench model clean
 
 $(PY):
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-	  { echo "error: Python 3.11 or newer is needed ($(PYTHON) is older); set PYTHON=python3.11"; exit 1; }
-	@$(PYTHON) -m venv $(VENV) || \
-	  { echo "error: could not create a virtualenv; on Debian/Ubuntu: apt-get install python3-venv"; exit 1; }
+	bash scripts/make-venv.sh $(PYTHON) $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
