@@ -40,7 +40,7 @@ const STRINGS = {
     drift_fast: "Too fast: {cpm} chars/min", drift_slow: "Too slow: {cpm} chars/min",
     driftHint: "Target {target} chars/min: slow down", driftHintSlow: "Target {target} chars/min: a little faster",
     phrase: "Avoid “{text}”", phraseHint: "Say instead: “{instead}”",
-    angerAlert: "Customer is {level}", angerHint: "Handle the feelings first, then the problem",
+    angerAlert: "Customer mood: {level}", angerHint: "Handle the feelings first, then the problem",
     suggestions: "Suggested phrasing", why: "Why: ", used: "Used", dismiss: "Dismiss",
     transcript: "Live transcript", transcriptOff: "Transcription off: {reason}", noReason: "no recognition model",
     timeline: "Talk timeline",

@@ -110,8 +110,8 @@ export function alerts(c, now) {
     else if (i.end !== null && now - i.end < RECENT) out.push({ kind: "interruption", live: false, rank: 1, t: i.t, seq: i.seq, overlap: i.overlap });
   }
   if (c.anger && c.anger.level === "angry") out.push({ kind: "anger", rank: 0, t: c.anger.t, seq: c.anger.seq, level: c.anger.level });
-  if (c.drift && (c.drift.over === null || now - c.drift.over < 3)) out.push({ kind: "drift", rank: 2, t: c.drift.t, seq: c.drift.seq, ...c.drift });
-  for (const p of c.phrases) if (now - p.t < RECENT) out.push({ kind: "phrase", rank: 1, ...p });
+  if (c.drift && (c.drift.over === null || now - c.drift.over < 3)) out.push({ ...c.drift, driftKind: c.drift.kind, kind: "drift", rank: 2 });
+  for (const p of c.phrases) if (now - p.t < RECENT) out.push({ ...p, kind: "phrase", rank: 1 });
   out.sort((a, b) => a.rank - b.rank || b.t - a.t);
   return out.slice(0, 4);
 }
