@@ -43,7 +43,7 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 def issue_token(
@@ -72,7 +72,7 @@ def verify_token(secret: bytes, token: object, *, now: float) -> Claims:
     body_b64, sig_b64 = token.split(".")
     try:
         body, sig = _unb64(body_b64), _unb64(sig_b64)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
         raise TokenError("malformed token") from exc
     if not hmac.compare_digest(hmac.new(secret, body, hashlib.sha256).digest(), sig):
         raise TokenError("bad token signature")

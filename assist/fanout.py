@@ -52,6 +52,13 @@ class Outbox:
         self._ready = asyncio.Event()
         self.dropped = 0
         self.overflowed = False
+        self._backlog = 0  # catch-up items, which the hard limit does not count
+
+    def put_backlog(self, text: str) -> None:
+        """Catch-up after (re)connecting: texts already held in history, never dropped."""
+        self._items.append((False, text))
+        self._backlog += 1
+        self._ready.set()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -70,7 +77,7 @@ class Outbox:
                 if droppable:
                     self.dropped += 1
                     return True
-                if len(self._items) >= self.hard_limit:
+                if len(self._items) >= self.hard_limit + self._backlog:
                     self.overflowed = True
                     self._ready.set()
                     return False
@@ -85,6 +92,8 @@ class Outbox:
             await self._ready.wait()
         if self.overflowed:
             return None
+        if self._backlog:
+            self._backlog -= 1
         return self._items.popleft()[1]
 
 
@@ -171,7 +180,7 @@ class Fanout:
                 continue
             floor_only = link.claims.role == "supervisor" and call.call_id not in link.opened
             for text in call.after(last_seen.get(call.call_id, 0), floor_only):
-                self._push(link, text, False)
+                link.outbox.put_backlog(text)
 
     def open(self, link: Link, call_id: str, after: int) -> bool:
         """A supervisor opens one call: everything after `after`, then live."""
@@ -181,9 +190,9 @@ class Fanout:
         link.opened.add(call_id)
         self._opened.setdefault(call_id, set()).add(link)
         # Tells the page to start this call's seq count again from `after`.
-        self._push(link, dumps({"type": "opened", "call_id": call_id, "after": after}), False)
+        link.outbox.put_backlog(dumps({"type": "opened", "call_id": call_id, "after": after}))
         for text in call.after(after):
-            self._push(link, text, False)
+            link.outbox.put_backlog(text)
         return True
 
     def close_call_view(self, link: Link, call_id: str) -> None:

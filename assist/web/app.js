@@ -1,69 +1,127 @@
-// Basic live page: call, talk timeline and flags as they arrive.
+// Wires the link to the views: an agent gets the panel for their current call,
+// a supervisor gets the floor and can open any call to see the agent's panel.
 import { Link } from "./conn.js";
+import { apply, newCall } from "./model.js";
+import { Panel } from "./panel.js";
+import { renderFloor } from "./floor.js";
+import { getLang, setLang, t } from "./i18n.js";
 
 const params = new URLSearchParams(location.search);
 const token = params.get("token") || sessionStorage.getItem("assist.token") || "";
 if (params.get("token")) {
   sessionStorage.setItem("assist.token", token);
-  history.replaceState(null, "", location.pathname); // keep the token out of the address bar
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "")); // token off the address bar
 }
-const calls = new Map();
+setLang(params.get("lang") || localStorage.getItem("assist.lang") || "zh");
+
 const root = document.getElementById("root");
+const statusEl = document.getElementById("status");
+const whoEl = document.getElementById("who");
+const langBtn = document.getElementById("lang");
+const calls = new Map();
+let role = null;
+let me = null;
+let viewing = null; // supervisor: the call opened
+let status = ["connecting", 0, ""];
 
-function call(id) {
-  if (!calls.has(id)) calls.set(id, { id, agent: "", talk: { customer: [], agent: [] }, flags: [], t: 0, ended: false });
-  return calls.get(id);
+// A hook for tests and the bench: when each event's effect reached the page.
+const probe = (window.__assist = { shown: [], calls, role: () => role });
+
+const panel = new Panel(document.createElement("div"), {
+  onFeedback: (callId, id, action) => link.send({ type: "feedback", call_id: callId, suggestion: id, action }),
+});
+
+function currentCall() {
+  const live = [...calls.values()].filter((c) => c.active && (!me || c.agent === me));
+  return live.at(-1) || null;
 }
 
-function apply(ev) {
-  const c = call(ev.call_id);
-  c.t = Math.max(c.t, ev.t);
-  const e = ev.evidence || {};
-  if (ev.type === "call.started") c.agent = e.agent || "";
-  else if (ev.type === "call.ended") c.ended = true;
-  else if (ev.type === "talk.start") c.talk[ev.party].push({ start: ev.t, end: null });
-  else if (ev.type === "talk.end") { const s = c.talk[ev.party].at(-1); if (s) s.end = ev.t; }
-  else if (["interruption", "pace.drift", "anger", "phrase", "suggestion"].includes(ev.type)) {
-    c.flags.unshift(`${ev.t.toFixed(1)}s ${ev.type} ${JSON.stringify(e)}`);
+function lastEnded() {
+  return [...calls.values()].filter((c) => !c.active).at(-1) || null;
+}
+
+function layout() {
+  document.title = role === "supervisor" ? t("floorTitle") : t("title");
+  langBtn.textContent = t("lang");
+  whoEl.textContent = role === "supervisor" ? t("supervisorRole") : role ? t("agentRole", { id: me }) : t("title");
+  renderStatus();
+  root.replaceChildren();
+  document.body.className = role === "supervisor" && !viewing ? "wide" : "narrow";
+  if (role === "supervisor" && !viewing) {
+    renderFloor(root, calls, openCall);
+    return;
   }
-  render();
-}
-
-function render() {
-  root.innerHTML = "";
-  for (const c of calls.values()) {
-    const sec = document.createElement("section");
-    sec.dataset.call = c.id;
-    const h = document.createElement("h3");
-    h.textContent = `${c.id} · ${c.agent} · ${c.t.toFixed(0)}s${c.ended ? " (ended)" : ""}`;
-    sec.append(h);
-    const span = Math.max(c.t, 1);
-    for (const party of ["customer", "agent"]) {
-      const lane = document.createElement("div");
-      lane.className = `lane ${party}`;
-      for (const s of c.talk[party]) {
-        const d = document.createElement("div");
-        d.className = "spurt";
-        d.style.left = `${(100 * s.start) / span}%`;
-        d.style.width = `${(100 * ((s.end ?? c.t) - s.start)) / span}%`;
-        lane.append(d);
-      }
-      sec.append(lane);
-    }
-    for (const f of c.flags.slice(0, 20)) {
-      const d = document.createElement("div");
-      d.className = "flag";
-      d.textContent = f;
-      sec.append(d);
-    }
-    root.append(sec);
+  if (role === "supervisor") {
+    const back = document.createElement("button");
+    back.className = "back";
+    back.textContent = t("back");
+    back.onclick = () => { link.close(viewing); viewing = null; layout(); };
+    root.append(back);
   }
+  root.append(panel.root);
+  panel.readonly = role === "supervisor";
+  const c = role === "supervisor" ? calls.get(viewing) : currentCall();
+  panel.show(c || null, c ? null : lastEnded());
 }
 
-const status = document.getElementById("status");
-new Link({
+function openCall(id) {
+  viewing = id;
+  link.open(id);
+  layout();
+}
+
+function onEvent(ev) {
+  let c = calls.get(ev.call_id);
+  if (!c) calls.set(ev.call_id, (c = newCall(ev.call_id)));
+  apply(c, ev, performance.now());
+  if (role === "supervisor" && !viewing) renderFloor(root, calls, openCall);
+  else {
+    const want = role === "supervisor" ? calls.get(viewing) : currentCall();
+    if (want !== panel.call) panel.show(want || null, want ? null : lastEnded());
+    else if (want === c) panel.render();
+  }
+  probe.shown.push({ call_id: ev.call_id, seq: ev.seq, type: ev.type, at: performance.timeOrigin + performance.now() });
+  if (probe.shown.length > 5000) probe.shown.splice(0, 1000);
+}
+
+function renderStatus() {
+  const [s, n, reason] = status;
+  statusEl.className = `status ${s}`;
+  statusEl.dataset.state = s;
+  statusEl.textContent = t(s, { n, reason: reason || "" });
+}
+
+const link = new Link({
   token,
-  onEvent: apply,
-  onStatus: (s) => { status.textContent = s; status.className = `status ${s}`; },
-  onWelcome: (w) => { document.getElementById("who").textContent = `${w.role} ${w.agent || ""}`; },
-}).start();
+  onEvent,
+  onStatus: (s, n, reason) => { status = [s, n, reason]; renderStatus(); },
+  onWelcome: (w) => {
+    const first = role === null;
+    role = w.role; me = w.role === "agent" ? w.agent : null;
+    if (first) layout();
+  },
+  onError: (e) => { if (e.code === "auth" || e.code === "version") status = ["refused", 0, e.message]; renderStatus(); },
+});
+link.onOpened = (callId) => {
+  // A full stream of this call follows: rebuild it from its first event.
+  calls.set(callId, newCall(callId));
+  if (viewing === callId) panel.show(calls.get(callId));
+};
+probe.link = link;
+
+langBtn.onclick = () => {
+  setLang(getLang() === "zh" ? "en" : "zh");
+  localStorage.setItem("assist.lang", getLang());
+  layout();
+};
+
+setInterval(() => {
+  if (role === "supervisor" && !viewing) renderFloor(root, calls, openCall);
+  else panel.tick();
+}, 1000);
+
+layout();
+if (!token) status = ["refused", 0, "no token in the address"], renderStatus();
+else link.start();

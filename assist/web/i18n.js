@@ -1,0 +1,77 @@
+// UI strings: Chinese first, English second.  t("key", {vars}).
+const STRINGS = {
+  zh: {
+    title: "通话助手", floorTitle: "通话监控", lang: "English",
+    connecting: "连接中…", live: "已连接", reconnecting: "连接中断，正在重连（第 {n} 次）…",
+    refused: "无法登录：{reason}", closed: "连接已关闭",
+    waiting: "等待来电", waitingHint: "来电接通后，这里会显示实时提示。",
+    lastCall: "上一通：{id}，{dur}", ended: "通话已结束",
+    customer: "客户", agent: "坐席", you: "我",
+    mood: "客户情绪", calm: "平静", tense: "紧张", angry: "生气",
+    rising: "↑ 上升", easing: "↓ 缓和", steady: "→ 平稳",
+    pace: "我的语速", cpm: "字/分", target: "目标 {n}", fast: "偏快", slow: "偏慢", ok: "合适",
+    interrupting: "正在打断客户（已 {s} 秒）", interrupted: "打断了客户 {s} 秒",
+    interruptHint: "请先让客户说完",
+    drift_fast: "语速偏快：{cpm} 字/分", drift_slow: "语速偏慢：{cpm} 字/分",
+    driftHint: "目标 {target} 字/分，放慢一点", driftHintSlow: "目标 {target} 字/分，稍微加快",
+    phrase: "避免说“{text}”", phraseHint: "可以说：“{instead}”",
+    angerAlert: "客户情绪：{level}", angerHint: "先处理情绪，再处理问题",
+    suggestions: "建议话术", why: "原因：", used: "已使用", dismiss: "忽略",
+    transcript: "实时转写", transcriptOff: "转写关闭：{reason}", noReason: "未加载识别模型",
+    timeline: "通话时间线",
+    floorCount: "进行中的通话：{n}", noCalls: "当前没有进行中的通话",
+    colAgent: "坐席", colCall: "通话", colDur: "时长", colFlags: "标记",
+    back: "← 返回列表", viewing: "查看坐席 {agent} 的通话",
+    flagInterrupt: "打断 ×{n}", flagDrift: "语速{dir}", flagPhrase: "禁语 ×{n}",
+    flagSugg: "建议 {n}", supervisorRole: "班长", agentRole: "坐席 {id}",
+  },
+  en: {
+    title: "Call assist", floorTitle: "Floor", lang: "中文",
+    connecting: "Connecting…", live: "Connected", reconnecting: "Connection lost, reconnecting (try {n})…",
+    refused: "Cannot sign in: {reason}", closed: "Connection closed",
+    waiting: "Waiting for a call", waitingHint: "Live prompts appear here when a call connects.",
+    lastCall: "Last call: {id}, {dur}", ended: "Call ended",
+    customer: "Customer", agent: "Agent", you: "Me",
+    mood: "Customer mood", calm: "Calm", tense: "Tense", angry: "Angry",
+    rising: "↑ rising", easing: "↓ easing", steady: "→ steady",
+    pace: "My pace", cpm: "chars/min", target: "target {n}", fast: "fast", slow: "slow", ok: "good",
+    interrupting: "Talking over the customer ({s} s)", interrupted: "Talked over the customer {s} s",
+    interruptHint: "Let the customer finish first",
+    drift_fast: "Too fast: {cpm} chars/min", drift_slow: "Too slow: {cpm} chars/min",
+    driftHint: "Target {target} chars/min: slow down", driftHintSlow: "Target {target} chars/min: a little faster",
+    phrase: "Avoid “{text}”", phraseHint: "Say instead: “{instead}”",
+    angerAlert: "Customer mood: {level}", angerHint: "Handle the feelings first, then the problem",
+    suggestions: "Suggested phrasing", why: "Why: ", used: "Used", dismiss: "Dismiss",
+    transcript: "Live transcript", transcriptOff: "Transcription off: {reason}", noReason: "no recognition model",
+    timeline: "Talk timeline",
+    floorCount: "Live calls: {n}", noCalls: "No live calls",
+    colAgent: "Agent", colCall: "Call", colDur: "Duration", colFlags: "Flags",
+    back: "← Back to the floor", viewing: "Viewing agent {agent}'s call",
+    flagInterrupt: "interrupted ×{n}", flagDrift: "pace {dir}", flagPhrase: "phrases ×{n}",
+    flagSugg: "suggestions {n}", supervisorRole: "Supervisor", agentRole: "Agent {id}",
+  },
+};
+
+let lang = "zh";
+
+export function setLang(l) {
+  lang = STRINGS[l] ? l : "zh";
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+}
+
+export function getLang() {
+  return lang;
+}
+
+export function t(key, vars = {}) {
+  const s = STRINGS[lang][key] ?? STRINGS.zh[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+}
+
+export function clock(sec) {
+  const s = Math.max(0, Math.floor(sec));
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
