@@ -60,11 +60,11 @@ def demo_script(call_id: str = "demo-1", agent: str = "1001", length: float = 40
     ev.append(Event("anger", c, 13.5, "customer", {"level": "angry", "score": 0.86,
                                                    "previous": "tense"}))
     ev.append(Event("suggestion", c, 13.6, None, {
-        "id": "s-calm-1", "priority": 1,
+        "id": "s-calm-1", "priority": 90,
         "text": "非常抱歉让您久等了，我完全理解您的心情，我马上为您处理。",
         "reason": "客户情绪升级为生气：先处理情绪，再处理问题", "cooldown": 30}))
     ev.append(Event("suggestion", c, 13.7, None, {
-        "id": "s-wait-1", "priority": 2, "text": "您可以先不挂机，我这边立即联系配送站。",
+        "id": "s-wait-1", "priority": 60, "text": "您可以先不挂机，我这边立即联系配送站。",
         "reason": "客户等待时间长", "cooldown": 60}))
     for i, t in enumerate((15.0, 18.0, 21.0, 24.0)):
         line = "我这边马上给您加急处理，今天之内一定送到您手上"[: 12 + i]

@@ -84,7 +84,7 @@ def latency(path: Path = DEMO, speed: float = 20.0) -> dict[str, Any]:
 def push_latency(path: Path = DEMO, speed: float = 20.0) -> dict[str, Any]:
     """Arrival of the completing frame to the event reaching a websocket client.
 
-    The real panel server and a supervisor client on loopback: what a browser
+    The real panel server and the agent's panel client on loopback: what a browser
     would get, before it draws.
     """
     import json
@@ -109,7 +109,7 @@ def push_latency(path: Path = DEMO, speed: float = 20.0) -> dict[str, Any]:
         secret = _secrets.token_bytes(32)
         server = AssistServer("127.0.0.1", 0, secret=secret)
         await server.start()
-        token = issue_token(secret, role="supervisor", now=time.time())
+        token = issue_token(secret, role="agent", agent="a", now=time.time())
         hub = CallHub(LoopParams(), [_Stamp(), server])
         async with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
             await ws.send(json.dumps({"type": "hello", "v": PROTOCOL_VERSION, "token": token}))

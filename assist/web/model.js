@@ -71,7 +71,14 @@ export function apply(c, ev, wallNow = 0) {
       c.phrases.push({ rule: e.rule, text: e.text, instead: e.instead, t: ev.t, seq: ev.seq });
       break;
     case "suggestion":
-      c.suggestions.set(e.id, { id: e.id, priority: e.priority ?? 9, text: e.text, reason: e.reason, t: ev.t, state: "open", seq: ev.seq });
+      // Higher priority is more urgent; a card leaves the screen at `expires` (call time)
+      // or when a more urgent one `replaces` it, as the coach decided.
+      for (const id of e.replaces || []) {
+        const old = c.suggestions.get(id);
+        if (old && old.state === "open") old.state = "replaced";
+      }
+      c.suggestions.set(e.id, { id: e.id, priority: e.priority ?? 0, text: e.text,
+        reason: reasonText(e.reason), expires: e.expires ?? null, t: ev.t, state: "open", seq: ev.seq });
       break;
     case "feedback": {
       const s = c.suggestions.get(e.suggestion);
@@ -127,6 +134,14 @@ export function urgency(c, now) {
 }
 
 export function openSuggestions(c) {
-  return [...c.suggestions.values()].filter((s) => s.state === "open")
-    .sort((a, b) => a.priority - b.priority || b.t - a.t).slice(0, 3);
+  return [...c.suggestions.values()]
+    .filter((s) => s.state === "open" && (s.expires === null || c.lastT <= s.expires))
+    .sort((a, b) => b.priority - a.priority || b.t - a.t).slice(0, 3);
+}
+
+// The coach sends {type, t, seq, summary}; older forms send plain text.
+function reasonText(reason) {
+  if (!reason) return "";
+  if (typeof reason === "string") return reason;
+  return reason.summary || reason.type || "";
 }

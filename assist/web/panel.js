@@ -123,7 +123,8 @@ export class Panel {
       const buttons = this.readonly ? null : h("div", { class: "buttons" },
         h("button", { class: "use", text: t("used"), onclick: () => this.feedback(s, "used") }),
         h("button", { class: "dismiss", text: t("dismiss"), onclick: () => this.feedback(s, "dismissed") }));
-      return h("div", { class: `card p${Math.min(s.priority, 3)}`, "data-id": s.id, "data-seq": s.seq },
+      const urgency = s.priority >= 80 ? 1 : s.priority >= 50 ? 2 : 3;
+      return h("div", { class: `card p${urgency}`, "data-id": s.id, "data-seq": s.seq },
         h("div", { class: "card-label", text: t("suggestions") }),
         h("div", { class: "say", text: s.text }),
         h("div", { class: "why", text: t("why") + (s.reason || "") }),

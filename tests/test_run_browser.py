@@ -1,0 +1,82 @@
+"""`python -m assist run` end to end: the demo call live in a real browser.
+
+What a user sees after `make run`: the agent panel fills with the demo call's talk
+lanes and its three kinds of flag, with suggestion cards, as the call plays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright = pytest.importorskip("playwright.async_api", reason="pip install playwright")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package"),
+]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    cfg = tmp_path / "assist.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run",
+                             "--port", "0", "--speed", "6"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    urls: dict[str, str] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = re.search(r"(agent panel|supervisor view).*?(https?://\S+)", line)
+        if m:
+            urls[m.group(1).split()[0]] = m.group(2)
+        if len(urls) == 2:
+            break
+    try:
+        yield urls, tmp_path / "data"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        assert proc.returncode == 0
+
+
+def test_the_demo_call_appears_live_with_every_flag(service) -> None:
+    urls, data = service
+    shots = ROOT / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    async def go() -> None:
+        async with playwright.async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            errors: list[str] = []
+            pg = await browser.new_page(viewport={"width": 400, "height": 1100})
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            await pg.goto(urls["agent"])
+            await pg.wait_for_selector("[data-test=timer]", timeout=20000)
+            await pg.wait_for_selector(".lane.customer .spurt", timeout=20000)
+            # 84 s of call at 6x: every flag within about 15 s.
+            await pg.wait_for_selector(".alert[data-kind=drift]", timeout=30000)
+            await pg.wait_for_selector(".alert[data-kind=interruption]", timeout=30000)
+            await pg.wait_for_selector("[data-test=mood][data-level=angry]", timeout=30000)
+            assert await pg.locator(".card").count() >= 1
+            assert "agent-1001" in await pg.inner_text("main") or await pg.locator(
+                ".callid").count() == 1
+            await pg.screenshot(path=str(shots / "run-agent.png"), full_page=True)
+            sup = await browser.new_page(viewport={"width": 1000, "height": 700})
+            await sup.goto(urls["supervisor"])
+            await sup.wait_for_selector("text=agent-1001", timeout=20000)
+            await sup.screenshot(path=str(shots / "run-floor.png"), full_page=True)
+            await browser.close()
+            assert errors == [], errors
+
+    asyncio.run(asyncio.wait_for(go(), 90))
+    assert (data / "assist.sqlite3").exists()
