@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import queue
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ class SipSettings:
     max_calls: int = WHEEL_MAX_CALLS
     clock_rate: int = 8000  # G.711 decodes bit-exact at 8 kHz
     log_level: int = 1  # pjsip's own log verbosity on stderr (0-6)
+    answer_delay: float = 0.0  # seconds between 180 and 200; a CANCEL inside it wins
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_calls <= WHEEL_MAX_CALLS:
@@ -85,13 +88,20 @@ class _Call(pj.Call):
         self.ports: dict[str, TapPort] = {}
         self.tap_id: str | None = None  # the assisted call this dialog feeds
         self.accepted = False
-        self.held = False
+        self.held = True  # until a stream is received
+        self.held_at: float | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         self.server._state(self)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         self.server._media(self)
+
+    def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # noqa: N802
+        # A re-INVITE may rebuild a stream under the same bridge slot number: forget it.
+        port = self.ports.get(self.roles.get(prm.streamIdx, ""))
+        if port is not None:
+            port.slot = -1
 
 
 class SipServer:
@@ -106,10 +116,12 @@ class SipServer:
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._later: list[tuple[float, Callable[[], None]]] = []  # SIP thread only
         self._calls: dict[int, _Call] = {}
         self._pairers: dict[str, Pairer] = {}
         self._tap_legs: dict[str, list[_Call]] = {}
         self._tap_started: dict[str, float] = {}
+        self._pair_tap: dict[tuple[str, str], str] = {}  # (trunk, pairing key) -> call
         self._live: set[str] = set()  # loop side: calls the sink knows
         self.refused: dict[int, int] = {}  # status -> count, for operators and tests
 
@@ -164,7 +176,8 @@ class SipServer:
         ep.libInit(cfg)
         _support_siprec()
         ep.audDevManager().setNullDev()
-        for kind, port in ((pj.PJSIP_TRANSPORT_UDP, s.udp_port), (pj.PJSIP_TRANSPORT_TCP, s.tcp_port)):
+        listeners = ((pj.PJSIP_TRANSPORT_UDP, s.udp_port), (pj.PJSIP_TRANSPORT_TCP, s.tcp_port))
+        for kind, port in listeners:
             if port is not None:
                 tcfg = pj.TransportConfig()
                 tcfg.port = port
@@ -192,13 +205,25 @@ class SipServer:
                 ep.libHandleEvents(10)
             for call in list(self._calls.values()):
                 self._teardown(call, "shutdown")
+            # Every Call must be gone before libDestroy: a later destructor asserts.
+            self._later.clear()
+            while not self._jobs.empty():
+                self._jobs.get_nowait()
+            self._tap_legs.clear()
+            gc.collect()
             self._acc.shutdown()
             del self._acc
             ep.libDestroy()
         except Exception:
-            log.exception("error while stopping the SIP endpoint")
+            _log_error("error while stopping the SIP endpoint")
 
     def _run_jobs(self) -> None:
+        if self._later:
+            now = time.monotonic()
+            due = [job for at, job in self._later if at <= now]
+            self._later = [(at, job) for at, job in self._later if at > now]
+            for job in due:
+                self._jobs.put(job)
         while True:
             try:
                 job = self._jobs.get_nowait()
@@ -207,7 +232,7 @@ class SipServer:
             try:
                 job()
             except Exception:
-                log.exception("SIP job failed")
+                _log_error("SIP job failed")
 
     # --- INVITE handling -----------------------------------------------------------
     def _incoming(self, acc: pj.Account, prm: pj.OnIncomingCallParam) -> None:
@@ -215,13 +240,19 @@ class SipServer:
         src = prm.rdata.srcAddress
         call = _Call(acc, prm.callId, self, src)
         self._calls[prm.callId] = call
+        # Final refusals wait until this callback has returned: pjsua2 frees its clone of
+        # the request right after it, and a call already reset by then aborts the process.
         try:
             self._admit(call, raw, src)
         except Refusal as r:
-            self._refuse(call, r.status, r.reason)
+            call.accepted = False
+            status, why = r.status, r.reason
+            self._jobs.put(lambda: self._refuse(call, status, why))
         except Exception as exc:  # never let one odd INVITE take the endpoint down
-            log.exception("INVITE from %s: unexpected error", src)
-            self._refuse(call, 500, f"internal error: {type(exc).__name__}")
+            _log_error(f"INVITE from {src}: unexpected error")
+            call.accepted = False
+            reason = f"internal error: {type(exc).__name__}"
+            self._jobs.put(lambda: self._refuse(call, 500, reason))
 
     def _admit(self, call: _Call, raw: str, src: str) -> None:
         msg = parse_message(raw)
@@ -246,7 +277,8 @@ class SipServer:
         n_audio = max(len(call.roles), sum(1 for m in parse_sdp(self._sdp_of(msg))
                                            if m.kind == "audio"))  # fmt: skip
         self._answer(call, 180, audio=n_audio)
-        self._jobs.put(lambda: self._answer_ok(call, n_audio))
+        due = time.monotonic() + self.settings.answer_delay
+        self._later.append((due, lambda: self._answer_ok(call, n_audio)))
         log.info("INVITE from %s on trunk %s (%s): %s", src, trunk.name, trunk.mode,
                  self._describe(call))  # fmt: skip
 
@@ -280,6 +312,7 @@ class SipServer:
 
     def _answer(self, call: _Call, status: int, reason: str | None = None,
                 audio: int = 1) -> None:  # fmt: skip
+        """Provisional/200 answers; final refusals go through hangup() (see _refuse)."""
         op = pj.CallOpParam(True)
         op.statusCode = status
         op.opt.audioCount = audio
@@ -303,6 +336,8 @@ class SipServer:
             log.info("call %d not answered: %s", call.pj_id, exc.info())
 
     def _refuse(self, call: _Call, status: int, reason: str) -> None:
+        if self._calls.get(call.pj_id) is not call:
+            return  # gone meanwhile (CANCEL)
         self.refused[status] = self.refused.get(status, 0) + 1
         call.accepted = False
         log.warning("refused INVITE from %s (trunk %s): %d %s", call.src,
@@ -353,28 +388,30 @@ class SipServer:
         log.info("call %s started: agent %s, trunk %s", tap_id, agent, trunk.name)
 
     def _apply(self, trunk: Trunk, action: Start | Join | End) -> None:
+        pair = (trunk.name, action.key)
         if isinstance(action, Start):
             calls = [self._calls[leg_id] for _, leg_id in action.legs if leg_id in self._calls]
             tap_id = "sip-" + uuid.uuid4().hex[:12]
+            self._pair_tap[pair] = tap_id
             self._tap_legs[tap_id] = calls
             meta = {"trunk": trunk.name, "mode": "forked", "pair": mask(action.key),
                     "legs": [role for role, _ in action.legs]}  # fmt: skip
             self._start_tap(tap_id, action.agent, trunk, meta, calls)
         elif isinstance(action, Join):
             call = self._calls.get(action.leg)
-            tap_id = next((t for t, cs in self._tap_legs.items()
-                           if any(c.leg and c.leg.key == action.key for c in cs)), None)  # fmt: skip
+            tap_id = self._pair_tap.get(pair)
             if call is None or tap_id is None:
                 return
             self._tap_legs[tap_id].append(call)
             call.tap_id = tap_id
-            start = self._tap_started.get(tap_id, action.at)
-            offset = int((action.at - start) * self.settings.clock_rate) // 160 * 160
+            # A late leg starts at the call time it joined, on a frame boundary.
+            elapsed = action.at - self._tap_started.get(tap_id, action.at)
+            frame = self.settings.clock_rate // 50
             for port in call.ports.values():
-                port.begin(tap_id, offset)
+                port.begin(tap_id, int(elapsed * self.settings.clock_rate) // frame * frame)
+            log.info("call %s: %s leg joined late", tap_id, action.role)
         else:
-            tap_id = next((t for t, cs in self._tap_legs.items()
-                           if all(c.leg and c.leg.key == action.key for c in cs)), None)  # fmt: skip
+            tap_id = self._pair_tap.pop(pair, None)
             if tap_id is not None:
                 self._end_tap(tap_id, action.reason)
 
@@ -385,30 +422,44 @@ class SipServer:
         log.info("call %s ended: %s", tap_id, reason)
 
     def _media(self, call: _Call) -> None:
-        info = call.getInfo()
-        held = True
+        """(Re)connect each tapped stream to its port; notice hold and resume."""
+        live = []
+        info = call.getInfo()  # keep it: .media points into it
         for mi in info.media:
-            log.debug("media %d type %d status %d slot %d dir %d", mi.index, mi.type, mi.status,
-                      mi.audioConfSlot, mi.dir)  # fmt: skip
             role = call.roles.get(mi.index)
             if mi.type != pj.PJMEDIA_TYPE_AUDIO or role is None:
                 continue
-            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
-                held = False
-                if mi.audioConfSlot < 0:
-                    continue
-                port = call.ports.get(role)
-                if port is None:
-                    port = TapPort(self.loop, self._deliver, role, self.settings.clock_rate)
-                    call.ports[role] = port
-                    if call.tap_id is not None:  # a stream added after the start
-                        port.begin(call.tap_id, 0)
-                if port.slot != mi.audioConfSlot:
-                    call.getAudioMedia(mi.index).startTransmit(port)
-                    port.slot = mi.audioConfSlot
-        if held != call.held and call.tap_id is not None:
-            log.info("call %s %s", call.tap_id, "on hold" if held else "resumed")
+            # sendonly streams report REMOTE_HOLD; hold (a=inactive) shows only as no DECODING
+            if (mi.dir & pj.PJMEDIA_DIR_DECODING and mi.audioConfSlot >= 0 and mi.status in
+                    (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)):  # fmt: skip
+                live.append((mi.index, role, mi.audioConfSlot))
+        held = not live
+        if held and not call.held:
+            call.held_at = time.monotonic()
+            for port in call.ports.values():
+                port.slot = -1
+            if call.tap_id is not None:
+                log.info("call %s on hold", call.tap_id)
+        elif not held and call.held and call.held_at is not None:
+            # Call time keeps running through the hold: skip the counters ahead, equally
+            # for every party, before the streams are reconnected.
+            frame = self.settings.clock_rate // 50
+            gap = int((time.monotonic() - call.held_at) * self.settings.clock_rate) // frame
+            for port in call.ports.values():
+                port.samples += gap * frame
+            if call.tap_id is not None:
+                log.info("call %s resumed after %.1f s", call.tap_id, gap / 50)
         call.held = held
+        for index, role, slot in live:
+            port = call.ports.get(role)
+            if port is None:
+                port = TapPort(self.loop, self._deliver, role, self.settings.clock_rate)
+                call.ports[role] = port
+                if call.tap_id is not None:  # a stream added after the start
+                    port.begin(call.tap_id, 0)
+            if port.slot != slot:
+                call.getAudioMedia(index).startTransmit(port)
+                port.slot = slot
 
     def _teardown(self, call: _Call, reason: str) -> None:
         """Stop and delete the ports and the Call now, on this registered thread."""
@@ -449,6 +500,12 @@ class SipServer:
                                               arrival))  # fmt: skip
 
 
+def _log_error(what: str) -> None:
+    """Log the traceback as text: a kept exc_info would keep pjsua2 objects alive, and
+    their destructors must never run on a thread pjlib does not know."""
+    log.error("%s\n%s", what, traceback.format_exc())
+
+
 def _support_siprec() -> None:
     """Add `siprec` to Supported, or pjsip answers `Require: siprec` with 420."""
     lib = ctypes.CDLL(pj._pjsua2.__file__)
@@ -459,8 +516,8 @@ def _support_siprec() -> None:
 
     global _SIPREC_TAG  # pjsip keeps the pointer
     _SIPREC_TAG = (PjStr * 1)(PjStr(b"siprec", 6))
-    lib.pjsip_endpt_add_capability.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
-                                               ctypes.c_void_p, ctypes.c_uint, ctypes.c_void_p]  # fmt: skip
+    ptr = ctypes.c_void_p
+    lib.pjsip_endpt_add_capability.argtypes = [ptr, ptr, ctypes.c_int, ptr, ctypes.c_uint, ptr]
     status = lib.pjsip_endpt_add_capability(lib.pjsua_get_pjsip_endpt(), None,
                                             pj.PJSIP_H_SUPPORTED, None, 1, _SIPREC_TAG)  # fmt: skip
     if status != 0:
