@@ -68,9 +68,8 @@ class _Account(pj.Account):
 
 class _Endpoint(pj.Endpoint):
     def onRejectedIncomingCall(self, prm: pj.OnRejectedIncomingCallParam) -> None:  # noqa: N802
-        log.warning("refused %s from %s: %d %s (pjsua limit %d calls per process)",
-                    mask(prm.remoteInfo), prm.rdata.srcAddress, prm.statusCode, prm.reason,
-                    WHEEL_MAX_CALLS)  # fmt: skip
+        log.warning("refused INVITE from %s: %d %s (pjsua limit %d calls per process)",
+                    prm.rdata.srcAddress, prm.statusCode, prm.reason, WHEEL_MAX_CALLS)  # fmt: skip
 
 
 class _Call(pj.Call):
@@ -370,11 +369,23 @@ class SipServer:
             self._tap_legs[tap_id] = [call]
             meta = {"trunk": trunk.name, "mode": "siprec", "basis": call.plan.basis,
                     "parties": {s.role: mask(s.aor) for s in call.plan.streams},
-                    "recording_session": call.plan.session}  # fmt: skip
+                    "recording_session": call.plan.session,
+                    "rtp": self._rtp_ports(call)}  # fmt: skip
             self._start_tap(tap_id, call.plan.agent, trunk, meta, [call])
         elif call.leg is not None:
             for action in self._pairer(trunk).answered(call.leg, call.pj_id, time.monotonic()):
                 self._apply(trunk, action)
+
+    @staticmethod
+    def _rtp_ports(call: _Call) -> dict[str, str]:
+        """Where each party's RTP arrives (for firewall rules and debugging)."""
+        out = {}
+        for index, role in call.roles.items():
+            try:
+                out[role] = call.getMedTransportInfo(index).localRtpName
+            except pj.Error:
+                pass
+        return out
 
     def _start_tap(self, tap_id: str, agent: str | None, trunk: Trunk, meta: dict[str, Any],
                    calls: list[_Call]) -> None:  # fmt: skip
@@ -394,8 +405,9 @@ class SipServer:
             tap_id = "sip-" + uuid.uuid4().hex[:12]
             self._pair_tap[pair] = tap_id
             self._tap_legs[tap_id] = calls
+            rtp = {k: v for c in calls for k, v in self._rtp_ports(c).items()}
             meta = {"trunk": trunk.name, "mode": "forked", "pair": mask(action.key),
-                    "legs": [role for role, _ in action.legs]}  # fmt: skip
+                    "legs": [role for role, _ in action.legs], "rtp": rtp}  # fmt: skip
             self._start_tap(tap_id, action.agent, trunk, meta, calls)
         elif isinstance(action, Join):
             call = self._calls.get(action.leg)

@@ -149,3 +149,55 @@ def test_cancel_before_answer_leaves_nothing_behind(tap, tmp_path):
     assert "SIP/2.0 487 Request Terminated" in statuses(tmp_path)
     assert tap.idle()
     assert tap.sink.new_calls(before) == []
+
+
+def forked_leg(tap, workdir, role, hz, pair, agent="8107", seconds=2.0, **kw):
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_pcap(workdir / "audio.pcap", [(0, tone(hz, seconds))])
+    keys = {"pair": pair, "role": role, "agent": agent}
+    return run_sipp(tap, "forked_leg.xml", workdir, ip="127.0.0.4", keys=keys, **kw)
+
+
+def test_forked_legs_pair_into_one_call(tap, tmp_path):
+    before = len(tap.sink.order)
+    legs = [forked_leg(tap, tmp_path / role, role, hz, "conv-42", duration_ms=2400,
+                       background=True)
+            for role, hz in (("customer", CUSTOMER_HZ), ("agent", AGENT_HZ))]  # fmt: skip
+    for p in legs:
+        out, err = p.communicate(timeout=40)
+        assert p.returncode == 0, err[-2000:]
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)
+    assert (call.agent, call.language, call.meta["mode"]) == ("8107", "en-US", "forked")
+    assert sorted(call.meta["legs"]) == ["agent", "customer"]
+    # Both legs arrive within a few ms; each party's call time starts at the pairing.
+    assert_party_audio(call, "customer", CUSTOMER_HZ)
+    assert_party_audio(call, "agent", AGENT_HZ)
+    assert_ended_in_order(call)
+    assert tap.idle()
+
+
+def test_forked_leg_with_unknown_role_is_refused(tap, tmp_path):
+    before = len(tap.sink.order)
+    r = forked_leg(tap, tmp_path, "supervisor", CUSTOMER_HZ, "conv-43")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [s.split()[1] for s in statuses(tmp_path) if s.split()[1] >= "300"] == ["400"]
+    assert "X-Role: 'supervisor' is not a known role value" in warning_of(tmp_path, 400)
+    assert tap.idle() and tap.sink.new_calls(before) == []
+
+
+def test_fifth_concurrent_call_is_refused_busy(tap, tmp_path, caplog):
+    before = len(tap.sink.order)
+    two_tone_pcap(tmp_path, seconds=2.0)
+    r = run_sipp(tap, "siprec_uac.xml", tmp_path, calls=5, duration_ms=2400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    finals = [s for s in statuses(tmp_path) if not s.startswith(("SIP/2.0 1", "SIP/2.0 2"))]
+    assert len(finals) == 1 and finals[0].startswith("SIP/2.0 486"), finals
+    assert wait_until(lambda: len(tap.sink.new_calls(before)) == 4
+                      and all(c.ended == "hangup" for c in tap.sink.new_calls(before)))  # fmt: skip
+    for call in tap.sink.new_calls(before):
+        assert_party_audio(call, "customer", CUSTOMER_HZ)
+        assert_party_audio(call, "agent", AGENT_HZ)
+        assert_ended_in_order(call)
+    assert "486 Busy Here (pjsua limit 4 calls per process)" in caplog.text
+    assert tap.idle()
