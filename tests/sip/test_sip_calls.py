@@ -6,39 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.sip.conftest import run_sipp, statuses, wait_until, warning_of
 from tests.sip.rtp import dominant_hz, tone, write_pcap
+from tests.sip.sipkit import (
+    AGENT_HZ,
+    CUSTOMER_HZ,
+    assert_ended_in_order,
+    assert_party_audio,
+    run_sipp,
+    statuses,
+    two_tone_pcap,
+    wait_until,
+    warning_of,
+)
 
 pytestmark = pytest.mark.integration
-
-CUSTOMER_HZ, AGENT_HZ = 440.0, 1000.0
-
-
-def two_tone_pcap(workdir, seconds=2.0):
-    workdir.mkdir(parents=True, exist_ok=True)
-    flows = [(0, tone(CUSTOMER_HZ, seconds)), (2, tone(AGENT_HZ, seconds))]
-    write_pcap(workdir / "audio.pcap", flows)
-
-
-def assert_party_audio(call, party, hz, min_frames=80):
-    frames = call.frames[party]
-    assert len(frames) >= min_frames, f"{party}: only {len(frames)} frames"
-    # t counts this party's samples: 0, 0.02, 0.04, ... with no gap or repeat
-    ts = np.array([f.t for f in frames])
-    assert ts[0] == 0.0
-    assert np.allclose(np.diff(ts), 0.02)
-    assert all(f.rate == 8000 and len(f.pcm) == 160 and f.party == party for f in frames)
-    arrivals = [f.arrival for f in frames]
-    assert arrivals == sorted(arrivals) and arrivals[0] > 0
-    loud = [f.pcm for f in frames if np.abs(f.pcm).max() > 4000]
-    assert len(loud) >= min_frames * 0.8, f"{party}: {len(loud)} frames carry the tone"
-    assert dominant_hz(np.concatenate(loud)) == pytest.approx(hz, abs=10)
-
-
-def assert_ended_in_order(call, reason="hangup"):
-    assert call.ended == reason
-    assert call.started_seq < call.last_frame_seq < call.ended_seq
-
 
 def test_siprec_call_roles_and_audio_per_party(tap, tmp_path):
     before = len(tap.sink.order)

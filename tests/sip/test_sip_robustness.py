@@ -9,13 +9,14 @@ import threading
 
 import pytest
 
-from tests.sip.conftest import run_sipp, wait_until
-from tests.sip.test_sip_calls import (
+from tests.sip.sipkit import (
     AGENT_HZ,
     CUSTOMER_HZ,
     assert_ended_in_order,
     assert_party_audio,
+    run_sipp,
     two_tone_pcap,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -31,7 +32,8 @@ def invite(port: int, body: bytes, ctype: bytes, *, length: int | None = None, n
             f"Call-ID: junk-{n}@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
             f"Contact: <sip:src@127.0.0.1:9>\r\nMax-Forwards: 70\r\n").encode()  # fmt: skip
     length = len(body) if length is None else length
-    return head + b"Content-Type: " + ctype + f"\r\nContent-Length: {length}\r\n\r\n".encode() + body
+    tail = f"\r\nContent-Length: {length}\r\n\r\n".encode()
+    return head + b"Content-Type: " + ctype + tail + body
 
 
 SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -85,7 +87,8 @@ def test_garbage_never_crashes_or_disturbs_another_call(tap, tmp_path):
         two_tone_pcap(tmp_path / name, seconds=3.0)
         procs.append(run_sipp(tap, "siprec_uac.xml", tmp_path / name, duration_ms=3300,
                               background=True))  # fmt: skip
-        assert wait_until(lambda n=len(procs): len(tap.sink.new_calls(before)) == n)
+        n = len(procs)
+        assert wait_until(lambda: len(tap.sink.new_calls(before)) == n)  # noqa: B023
     target, victim = tap.sink.new_calls(before)
     rtp_ports = [int(addr.rsplit(":", 1)[1]) for addr in target.meta["rtp"].values()]
     assert len(rtp_ports) == 2
