@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (python -m bench) writes build/bench.json and prints a table."""
