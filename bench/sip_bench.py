@@ -102,6 +102,11 @@ def _pcap(packets: int) -> bytes:
     return b"".join(out)
 
 
+def _jitter() -> tuple[int, int] | None:
+    raw = os.environ.get("SIP_BENCH_JITTER_MS")  # e.g. "20,60" to compare with the default
+    return tuple(int(x) for x in raw.split(",")) if raw else None  # type: ignore[return-value]
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -143,7 +148,8 @@ def _child(calls: int, seconds: float) -> dict[str, Any]:
     trunks = parse_trunks("[[trunks]]\nname='bench'\nsources=['127.0.0.1']\n"
                           "agent_aor='^sip:(\\d{4})@'\n")  # fmt: skip
     server = SipServer(trunks, loop, Sink(), SipSettings(
-        host="127.0.0.1", udp_port=port, tcp_port=None, rtp_port=rtp_low))  # fmt: skip
+        host="127.0.0.1", udp_port=port, tcp_port=None, rtp_port=rtp_low,
+        jitter_ms=_jitter()))  # fmt: skip
     server.start()
     work = Path(tempfile.mkdtemp(prefix="sip-bench-"))
     packets = int(seconds * 50)

@@ -24,6 +24,7 @@ from typing import Any
 
 import pjsua2 as pj
 
+from assist.errors import UserError
 from assist.hub import CallSink
 from sip.forked import End, Join, Leg, Pairer, Start, leg_from
 from sip.media import TapPort, make_frame
@@ -47,6 +48,7 @@ class SipSettings:
     clock_rate: int = 8000  # G.711 decodes bit-exact at 8 kHz
     log_level: int = 1  # pjsip's own log verbosity on stderr (0-6)
     answer_delay: float = 0.0  # seconds between 180 and 200; a CANCEL inside it wins
+    jitter_ms: tuple[int, int] | None = None  # jitter buffer (min, max) prefetch; None: pjsua's
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_calls <= WHEEL_MAX_CALLS:
@@ -106,6 +108,10 @@ class _Call(pj.Call):
 class SipServer:
     def __init__(self, trunks: tuple[Trunk, ...], loop: asyncio.AbstractEventLoop,
                  sink: CallSink, settings: SipSettings | None = None) -> None:  # fmt: skip
+        for t in trunks:
+            if t.auth:  # never run a trunk unprotected that the admin believes is protected
+                raise UserError(f"trunk {t.name}: digest authentication of callers is not "
+                                "supported yet; remove username/password and restrict sources")
         self.trunks = trunks
         self.loop = loop
         self.sink = sink
@@ -172,6 +178,10 @@ class SipServer:
         cfg.medConfig.clockRate = s.clock_rate
         cfg.medConfig.sndClockRate = s.clock_rate
         cfg.medConfig.channelCount = 1
+        if s.jitter_ms is not None:  # prefetch bounds (ms): latency vs tolerance of jitter
+            cfg.medConfig.jbInit = s.jitter_ms[0]
+            cfg.medConfig.jbMinPre = s.jitter_ms[0]
+            cfg.medConfig.jbMaxPre = s.jitter_ms[1]
         ep.libInit(cfg)
         _support_siprec()
         ep.audDevManager().setNullDev()

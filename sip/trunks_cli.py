@@ -34,7 +34,7 @@ def describe(t: Trunk) -> dict[str, str]:
         "mode": t.mode,
         "sources": ",".join(str(n) for n in t.sources),
         "transport": t.transport,
-        "auth": f"digest ({t.username})" if t.auth else "none",
+        "auth": f"digest ({t.username}): NOT SUPPORTED YET" if t.auth else "none",
         "language": t.language or "-",
         "roles": roles,
     }

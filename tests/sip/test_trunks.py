@@ -91,7 +91,7 @@ def test_cli_check_prints_table(tmp_path, capsys):
     path.write_text(GOOD)
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "sbc" in out and "forked" in out and "digest (pbx)" in out
+    assert "sbc" in out and "forked" in out and "digest (pbx): NOT SUPPORTED YET" in out
     assert "no metadata: order customer,agent" in out
     assert "s3cret" not in out
 
@@ -103,3 +103,13 @@ def test_cli_check_reports_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "trunks.sbc.transport (line 4)" in err
     assert main(["check", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_server_refuses_trunks_with_credentials_it_cannot_enforce():
+    import asyncio
+
+    from assist.errors import UserError
+    from sip.server import SipServer
+
+    with pytest.raises(UserError, match="not supported yet"):
+        SipServer(parse_trunks(GOOD), asyncio.new_event_loop(), sink=None)  # type: ignore[arg-type]
