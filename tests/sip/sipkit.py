@@ -1,0 +1,208 @@
+"""Helpers for the SIP tests: a recording call sink, sipp runs, audio checks."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import subprocess
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assist.frames import Frame
+from tests.sip.rtp import dominant_hz, tone, write_pcap
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+TRUNKS = """\
+[[trunks]]
+name = "sbc"
+sources = ["127.0.0.1"]
+language = "zh-CN"
+agent_aor = '^sip:(?P<agent>8\\d{3})@'
+
+[[trunks]]
+name = "sbc-nometa"
+sources = ["127.0.0.3/32"]
+agent_aor = '^sip:(?P<agent>8\\d{3})@'
+order = ["customer", "agent"]
+
+[[trunks]]
+name = "pbx"
+mode = "forked"
+sources = ["127.0.0.4"]
+language = "en-US"
+pair_timeout = 2.0
+"""
+
+
+@dataclass
+class Call:
+    call_id: str
+    agent: str | None
+    rate: int
+    language: str | None
+    source: str
+    meta: dict[str, Any]
+    started_seq: int
+    frames: dict[str, list[Frame]] = field(default_factory=lambda: defaultdict(list))
+    ended: str | None = None
+    ended_seq: int | None = None
+    last_frame_seq: int = -1
+
+    def pcm(self, party: str) -> np.ndarray:
+        frames = self.frames.get(party, [])
+        return np.concatenate([f.pcm for f in frames]) if frames else np.zeros(0, np.int16)
+
+
+class RecordingSink:
+    """A CallSink that keeps everything; it also checks it is only called on the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.calls: dict[str, Call] = {}
+        self.order: list[str] = []
+        self.errors: list[str] = []
+        self._seq = itertools.count()
+
+    def _check_loop(self, what: str) -> None:
+        try:
+            if asyncio.get_running_loop() is not self.loop:
+                self.errors.append(f"{what} on a foreign loop")
+        except RuntimeError:
+            self.errors.append(f"{what} off the event loop")
+
+    def start_call(self, call_id, *, agent, rate, language=None, source="replay", meta=None):
+        self._check_loop("start_call")
+        if call_id in self.calls:
+            self.errors.append(f"start_call twice for {call_id}")
+        self.calls[call_id] = Call(call_id, agent, rate, language, source, meta or {},
+                                   next(self._seq))  # fmt: skip
+        self.order.append(call_id)
+
+    def feed(self, call_id, frame):
+        self._check_loop("feed")
+        call = self.calls.get(call_id)
+        if call is None or call.ended is not None:
+            self.errors.append(f"frame for a call not running: {call_id}")
+            return
+        call.frames[frame.party].append(frame)
+        call.last_frame_seq = next(self._seq)
+
+    def end_call(self, call_id, reason="hangup"):
+        self._check_loop("end_call")
+        call = self.calls.get(call_id)
+        if call is None or call.ended is not None:
+            self.errors.append(f"end_call for a call not running: {call_id}")
+            return
+        call.ended = reason
+        call.ended_seq = next(self._seq)
+
+    def new_calls(self, since: int) -> list[Call]:
+        return [self.calls[c] for c in self.order[since:]]
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not even or port % 2 == 0:
+            return port
+
+
+def wait_until(pred, timeout: float = 10.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+@dataclass
+class Tap:
+    server: Any
+    sink: RecordingSink
+    port: int
+    rtp_port: int
+    loop: asyncio.AbstractEventLoop
+
+    def idle(self, timeout: float = 10.0) -> bool:
+        return wait_until(lambda: not self.server._calls, timeout)
+
+
+def run_sipp(tap: Tap, scenario: str, workdir: Path, *, ip: str = "127.0.0.1",
+             calls: int = 1, duration_ms: int = 2500, transport: str = "u1",
+             keys: dict[str, str] | None = None, extra: list[str] | None = None,
+             background: bool = False, timeout: float = 30.0):  # fmt: skip
+    """Run sipp as the SBC/PBX.  The message log is kept in workdir/messages.log."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "audio.pcap").exists():  # sipp loads it even for calls it refuses
+        write_pcap(workdir / "audio.pcap", [(0, np.zeros(1600, np.int16))])
+    keys = {"pad": "<!-- -->", **(keys or {})}
+    cmd = ["sipp", "-sf", str(SCENARIOS / scenario), "-m", str(calls), "-l", str(calls),
+           "-r", "50", "-i", ip, "-p", str(free_port()), "-mp", str(free_port(even=True)),
+           "-d", str(duration_ms), "-t", transport, "-nostdin", "-timeout", f"{int(timeout)}s",
+           "-timeout_error", "-trace_msg", "-message_file", str(workdir / "messages.log"),
+           "-trace_err", "-error_file", str(workdir / "errors.log")]  # fmt: skip
+    for k, v in keys.items():
+        cmd += ["-key", k, v]
+    cmd += (extra or []) + [f"127.0.0.1:{tap.port}"]
+    if background:
+        return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout + 10)
+
+
+def statuses(workdir: Path) -> list[str]:
+    """Status lines sipp received, e.g. ['SIP/2.0 100 Trying', 'SIP/2.0 403 Forbidden']."""
+    log = workdir / "messages.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [ln.strip() for ln in text.splitlines() if ln.startswith("SIP/2.0 ")]
+
+
+def warning_of(workdir: Path, status: int) -> str | None:
+    text = (workdir / "messages.log").read_text(errors="replace")
+    block = text.split(f"SIP/2.0 {status} ", 1)
+    if len(block) < 2:
+        return None
+    for line in block[1].splitlines()[:30]:
+        if line.lower().startswith("warning:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+CUSTOMER_HZ, AGENT_HZ = 440.0, 1000.0
+
+
+def two_tone_pcap(workdir, seconds=2.0):
+    workdir.mkdir(parents=True, exist_ok=True)
+    flows = [(0, tone(CUSTOMER_HZ, seconds)), (2, tone(AGENT_HZ, seconds))]
+    write_pcap(workdir / "audio.pcap", flows)
+
+
+def assert_party_audio(call, party, hz, min_frames=80):
+    frames = call.frames[party]
+    assert len(frames) >= min_frames, f"{party}: only {len(frames)} frames"
+    # t counts this party's samples: 0, 0.02, 0.04, ... with no gap or repeat
+    ts = np.array([f.t for f in frames])
+    assert ts[0] == 0.0
+    assert np.allclose(np.diff(ts), 0.02)
+    assert all(f.rate == 8000 and len(f.pcm) == 160 and f.party == party for f in frames)
+    arrivals = [f.arrival for f in frames]
+    assert arrivals == sorted(arrivals) and arrivals[0] > 0
+    loud = [f.pcm for f in frames if np.abs(f.pcm).max() > 4000]
+    assert len(loud) >= min_frames * 0.8, f"{party}: {len(loud)} frames carry the tone"
+    assert dominant_hz(np.concatenate(loud)) == pytest.approx(hz, abs=10)
+
+
+def assert_ended_in_order(call, reason="hangup"):
+    assert call.ended == reason
+    assert call.started_seq < call.last_frame_seq < call.ended_seq

@@ -1,0 +1,184 @@
+"""Real SIP calls from sipp (as SBC or PBX) into the pjsua2 tap; asserts on what the
+call sink sees: roles, each party's audio, call start/end in order, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.sip.rtp import dominant_hz, tone, write_pcap
+from tests.sip.sipkit import (
+    AGENT_HZ,
+    CUSTOMER_HZ,
+    assert_ended_in_order,
+    assert_party_audio,
+    run_sipp,
+    statuses,
+    two_tone_pcap,
+    wait_until,
+    warning_of,
+)
+
+pytestmark = pytest.mark.integration
+
+def test_siprec_call_roles_and_audio_per_party(tap, tmp_path):
+    before = len(tap.sink.order)
+    two_tone_pcap(tmp_path)
+    r = run_sipp(tap, "siprec_uac.xml", tmp_path, duration_ms=2400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "SIP/2.0 200 OK" in statuses(tmp_path)
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)
+    assert (call.agent, call.rate, call.language, call.source) == ("8107", 8000, "zh-CN", "sip")
+    assert call.meta["basis"] == "metadata" and call.meta["trunk"] == "sbc"
+    assert call.meta["parties"]["customer"] == "sip:*******8000@carrier.example"  # masked
+    assert_party_audio(call, "customer", CUSTOMER_HZ)
+    assert_party_audio(call, "agent", AGENT_HZ)
+    assert_ended_in_order(call)
+    assert tap.idle()
+
+
+def test_siprec_over_tcp(tap, tmp_path):
+    before = len(tap.sink.order)
+    two_tone_pcap(tmp_path, seconds=1.0)
+    r = run_sipp(tap, "siprec_uac.xml", tmp_path, duration_ms=1300, transport="t1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)
+    assert_party_audio(call, "customer", CUSTOMER_HZ, min_frames=40)
+    assert_party_audio(call, "agent", AGENT_HZ, min_frames=40)
+
+
+def test_hold_pauses_and_resume_continues_one_call(tap, tmp_path, caplog):
+    before = len(tap.sink.order)
+    two_tone_pcap(tmp_path, seconds=2.0)
+    r = run_sipp(tap, "siprec_hold.xml", tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert statuses(tmp_path).count("SIP/2.0 200 OK") == 4  # INVITE, hold, resume, BYE
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)  # hold did not end or restart the call
+    text = caplog.text
+    assert f"call {call.call_id} on hold" in text and f"call {call.call_id} resumed" in text
+    jumps = []
+    for party, hz in (("customer", CUSTOMER_HZ), ("agent", AGENT_HZ)):
+        frames = call.frames[party]
+        ts = np.array([f.t for f in frames])
+        steps = np.diff(ts)
+        assert np.all(steps > 0)
+        # one jump in call time: the hold (1 s in the scenario), the same for both parties
+        jump = int(np.argmax(steps))
+        assert 0.8 <= steps[jump] <= 1.6, steps[jump]
+        assert np.allclose(np.delete(steps, jump), 0.02)
+        jumps.append(ts[jump + 1])
+        for part in (frames[: jump + 1], frames[jump + 1 :]):
+            loud = [f.pcm for f in part if np.abs(f.pcm).max() > 4000]
+            assert len(loud) >= 80, f"{party}: {len(loud)} frames of tone"
+            assert dominant_hz(np.concatenate(loud)) == pytest.approx(hz, abs=10)
+    assert abs(jumps[0] - jumps[1]) <= 0.1  # parties stay aligned across the hold
+    assert tap.idle()
+
+
+def test_missing_metadata_uses_trunk_order_rule(tap, tmp_path):
+    before = len(tap.sink.order)
+    two_tone_pcap(tmp_path, seconds=1.0)
+    r = run_sipp(tap, "siprec_nometa.xml", tmp_path, ip="127.0.0.3", duration_ms=1300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)
+    assert call.meta["trunk"] == "sbc-nometa" and call.meta["basis"] == "order"
+    assert call.agent is None  # nothing names the agent without metadata
+    assert_party_audio(call, "customer", CUSTOMER_HZ, min_frames=40)
+    assert_party_audio(call, "agent", AGENT_HZ, min_frames=40)
+
+
+def refused(tap, tmp_path, scenario, status, **kw):
+    before = len(tap.sink.order)
+    r = run_sipp(tap, scenario, tmp_path, **kw)
+    assert r.returncode == 0, r.stderr[-2000:]
+    finals = [s for s in statuses(tmp_path) if not s.startswith(("SIP/2.0 1", "SIP/2.0 2"))]
+    assert [s.split()[1] for s in finals] == [str(status)]
+    assert tap.idle()
+    assert tap.sink.new_calls(before) == []  # nothing tapped
+    return warning_of(tmp_path, status)
+
+
+def test_missing_metadata_without_fallback_rule_is_refused(tap, tmp_path, caplog):
+    warning = refused(tap, tmp_path, "siprec_nometa.xml", 488)
+    assert "no recording metadata and no labels/order rule" in warning
+    assert "refused INVITE from 127.0.0.1" in caplog.text
+
+
+def test_disallowed_source_gets_403(tap, tmp_path, caplog):
+    two_tone_pcap(tmp_path)
+    warning = refused(tap, tmp_path, "siprec_uac.xml", 403, ip="127.0.0.2")
+    assert "source 127.0.0.2 (udp) is not allowed by any trunk" in warning
+    assert "refused INVITE from 127.0.0.2" in caplog.text
+
+
+def test_oversized_metadata_is_refused_not_guessed(tap, tmp_path, caplog):
+    # Filler pushes the INVITE past the wheel's 4000-byte receive buffer: the metadata
+    # arrives cut off, and the trunk has no order rule to fall back on anyway.
+    pad = "<!-- " + "x" * 3000 + " -->"
+    refused(tap, tmp_path, "siprec_uac.xml", 513, keys={"pad": pad})
+    assert "message truncated" in caplog.text
+
+
+def test_cancel_before_answer_leaves_nothing_behind(tap, tmp_path):
+    before = len(tap.sink.order)
+    r = run_sipp(tap, "siprec_cancel.xml", tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:] + (tmp_path / "messages.log").read_text()[-3000:]
+    assert "SIP/2.0 487 Request Terminated" in statuses(tmp_path)
+    assert tap.idle()
+    assert tap.sink.new_calls(before) == []
+
+
+def forked_leg(tap, workdir, role, hz, pair, agent="8107", seconds=2.0, **kw):
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_pcap(workdir / "audio.pcap", [(0, tone(hz, seconds))])
+    keys = {"pair": pair, "role": role, "agent": agent}
+    return run_sipp(tap, "forked_leg.xml", workdir, ip="127.0.0.4", keys=keys, **kw)
+
+
+def test_forked_legs_pair_into_one_call(tap, tmp_path):
+    before = len(tap.sink.order)
+    legs = [forked_leg(tap, tmp_path / role, role, hz, "conv-42", duration_ms=2400,
+                       background=True)
+            for role, hz in (("customer", CUSTOMER_HZ), ("agent", AGENT_HZ))]  # fmt: skip
+    for p in legs:
+        out, err = p.communicate(timeout=40)
+        assert p.returncode == 0, err[-2000:]
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)
+    assert (call.agent, call.language, call.meta["mode"]) == ("8107", "en-US", "forked")
+    assert sorted(call.meta["legs"]) == ["agent", "customer"]
+    # Both legs arrive within a few ms; each party's call time starts at the pairing.
+    assert_party_audio(call, "customer", CUSTOMER_HZ)
+    assert_party_audio(call, "agent", AGENT_HZ)
+    assert_ended_in_order(call)
+    assert tap.idle()
+
+
+def test_forked_leg_with_unknown_role_is_refused(tap, tmp_path):
+    before = len(tap.sink.order)
+    r = forked_leg(tap, tmp_path, "supervisor", CUSTOMER_HZ, "conv-43")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [s.split()[1] for s in statuses(tmp_path) if s.split()[1] >= "300"] == ["400"]
+    assert "X-Role: 'supervisor' is not a known role value" in warning_of(tmp_path, 400)
+    assert tap.idle() and tap.sink.new_calls(before) == []
+
+
+def test_fifth_concurrent_call_is_refused_busy(tap, tmp_path, caplog):
+    before = len(tap.sink.order)
+    two_tone_pcap(tmp_path, seconds=2.0)
+    r = run_sipp(tap, "siprec_uac.xml", tmp_path, calls=5, duration_ms=2400)
+    assert r.returncode == 0, r.stderr[-2000:]
+    finals = [s for s in statuses(tmp_path) if not s.startswith(("SIP/2.0 1", "SIP/2.0 2"))]
+    assert len(finals) == 1 and finals[0].startswith("SIP/2.0 486"), finals
+    assert wait_until(lambda: len(tap.sink.new_calls(before)) == 4
+                      and all(c.ended == "hangup" for c in tap.sink.new_calls(before)))  # fmt: skip
+    for call in tap.sink.new_calls(before):
+        assert_party_audio(call, "customer", CUSTOMER_HZ)
+        assert_party_audio(call, "agent", AGENT_HZ)
+        assert_ended_in_order(call)
+    assert "486 Busy Here (pjsua limit 4 calls per process)" in caplog.text
+    assert tap.idle()

@@ -1,0 +1,115 @@
+"""Trunk config: validated once, errors name file, key and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from assist.errors import ConfigError
+from sip.trunks import match_trunk, parse_trunks
+from sip.trunks_cli import main
+
+GOOD = """\
+[[trunks]]
+name = "sbc"
+sources = ["10.1.0.0/16", "127.0.0.1"]
+transport = "udp"
+language = "zh-CN"
+agent_aor = '^sip:(?P<agent>8\\d{3})@'
+order = ["customer", "agent"]
+
+[[trunks]]
+name = "pbx"
+mode = "forked"
+sources = ["192.0.2.7"]
+username = "pbx"
+password = "s3cret"
+role_values = { caller = "customer", callee = "agent" }
+"""
+
+
+def test_good_config_parses_both_trunks():
+    sbc, pbx = parse_trunks(GOOD, "a.toml")
+    assert (sbc.name, sbc.mode, sbc.transport, sbc.language) == ("sbc", "siprec", "udp", "zh-CN")
+    assert sbc.order == ("customer", "agent")
+    assert pbx.mode == "forked" and pbx.auth and pbx.role_of_value("Callee") == "agent"
+    assert "s3cret" not in repr(pbx)
+
+
+def test_match_by_source_and_transport():
+    trunks = parse_trunks(GOOD)
+    assert match_trunk(trunks, "10.1.2.3", "UDP").name == "sbc"
+    assert match_trunk(trunks, "10.1.2.3", "tcp") is None  # sbc is udp only
+    assert match_trunk(trunks, "192.0.2.7", "tcp").name == "pbx"
+    assert match_trunk(trunks, "127.0.0.2", "udp") is None
+    assert match_trunk(trunks, "not-an-ip", "udp") is None
+
+
+def test_named_table_form():
+    (t,) = parse_trunks('[trunks.east]\nsources = ["::1"]\norder = ["agent", "customer"]\n')
+    assert t.name == "east" and t.order == ("agent", "customer")
+
+
+@pytest.mark.parametrize(
+    ("patch", "where", "what"),
+    [
+        (('sources = ["10.1.0.0/16", "127.0.0.1"]', 'sources = ["10.1.0.0/33"]'),
+         "trunks.sbc.sources (line 3)", "not an IP address"),
+        (('transport = "udp"', 'transport = "sctp"'), "trunks.sbc.transport (line 4)", "one of"),
+        (("agent_aor = '^sip:(?P<agent>8\\d{3})@'", "agent_aor = '(('"),
+         "trunks.sbc.agent_aor (line 6)", "regular expression"),
+        (('order = ["customer", "agent"]', 'order = ["customer", "customer"]'),
+         "trunks.sbc.order (line 7)", "distinct roles"),
+        (('password = "s3cret"\n', ""), "trunks.pbx.username (line 13)", "both username"),
+        (('mode = "forked"', 'mode = "forked"\ncolour = "red"'), "trunks.pbx.colour (line 12)",
+         "unknown key"),
+        (('name = "pbx"', 'name = "sbc"'), "trunks.sbc", "duplicate"),
+    ],
+)
+def test_errors_name_file_key_and_line(patch, where, what):
+    text = GOOD.replace(*patch)
+    assert text != GOOD
+    with pytest.raises(ConfigError) as exc:
+        parse_trunks(text, "a.toml")
+    assert exc.value.where.startswith("a.toml: " + where), exc.value.where
+    assert what in str(exc.value)
+
+
+def test_siprec_trunk_without_any_role_rule_is_rejected():
+    with pytest.raises(ConfigError, match="needs agent_aor"):
+        parse_trunks('[[trunks]]\nname = "x"\nsources = ["127.0.0.1"]\n')
+
+
+def test_no_trunks_and_bad_toml():
+    with pytest.raises(ConfigError, match="no trunks"):
+        parse_trunks("[other]\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        parse_trunks("[[trunks]\n")
+
+
+def test_cli_check_prints_table(tmp_path, capsys):
+    path = tmp_path / "trunks.toml"
+    path.write_text(GOOD)
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "sbc" in out and "forked" in out and "digest (pbx): NOT SUPPORTED YET" in out
+    assert "no metadata: order customer,agent" in out
+    assert "s3cret" not in out
+
+
+def test_cli_check_reports_one_line_error(tmp_path, capsys):
+    path = tmp_path / "trunks.toml"
+    path.write_text(GOOD.replace('transport = "udp"', 'transport = "ws"'))
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "trunks.sbc.transport (line 4)" in err
+    assert main(["check", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_server_refuses_trunks_with_credentials_it_cannot_enforce():
+    import asyncio
+
+    from assist.errors import UserError
+    from sip.server import SipServer
+
+    with pytest.raises(UserError, match="not supported yet"):
+        SipServer(parse_trunks(GOOD), asyncio.new_event_loop(), sink=None)  # type: ignore[arg-type]
