@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
     speed = 0.0 if args.fast else args.speed
     return asyncio.run(run(cfg, args.call, speed=speed, once=args.once, host=args.host,
-                           port=args.port))
+                           port=args.port, demo=not args.no_demo))
 
 
 def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
@@ -100,6 +100,12 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
     if "--secret-file" not in rest:
         rest = ["--secret-file", str(secret_path(cfg)), *rest]
     return token_cli.main(rest)
+
+
+def cmd_trunks(args: argparse.Namespace, cfg: Config) -> int:
+    from sip import trunks_cli
+
+    return trunks_cli.main(args.rest)
 
 
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
@@ -143,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=_speed, default=1.0, help="replay speed (default 1)")
     run.add_argument("--fast", action="store_true", help="replay as fast as possible")
     run.add_argument("--once", action="store_true", help="replay once and stop")
+    run.add_argument("--no-demo", action="store_true",
+                     help="do not replay the demo call (off by default when trunks exist)")
     run.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     run.add_argument("--port", type=int, help="listen port (default: server.port, 8765; 0 any)")
     run.set_defaults(func=cmd_run)
@@ -161,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     pp.add_argument("rest", nargs=argparse.REMAINDER)
     pp.set_defaults(func=cmd_prompts)
+
+    kp = sub.add_parser("trunks", help="check SIP trunks (trunks check CONFIG)", add_help=False)
+    kp.add_argument("rest", nargs=argparse.REMAINDER)
+    kp.set_defaults(func=cmd_trunks)
 
     cp = sub.add_parser("config", help="check a config file")
     cp.add_argument("action", choices=["check"])

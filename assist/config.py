@@ -60,6 +60,27 @@ class CallParams:
 
 
 @dataclass(frozen=True, slots=True)
+class SipParams:
+    """Where the SIP tap listens; it starts only when trunks are configured."""
+
+    host: str = "0.0.0.0"  # trunks' source addresses decide who is answered
+    udp_port: int = 5060  # 0: no UDP listener
+    tcp_port: int = 5060  # 0: no TCP listener
+    rtp_port: int = 4000
+    clock_rate: int = 8000
+
+    def __post_init__(self) -> None:
+        for key in ("udp_port", "tcp_port", "rtp_port"):
+            v = getattr(self, key)
+            if not 0 <= v <= 65535:
+                raise ConfigError(f"sip.{key}", f"must be 0..65535, got {v!r}")
+        if self.udp_port == 0 and self.tcp_port == 0:
+            raise ConfigError("sip.udp_port", "enable at least one of udp_port, tcp_port")
+        if self.clock_rate not in (8000, 16000):
+            raise ConfigError("sip.clock_rate", f"must be 8000 or 16000, got {self.clock_rate!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class PromptsParams:
     dirs: tuple[str, ...] = ()  # admins' own playbook folders, after the built-in one
     enabled: bool = True
@@ -72,6 +93,8 @@ class Config:
     server: ServerParams = field(default_factory=ServerParams)
     call: CallParams = field(default_factory=CallParams)
     prompts: PromptsParams = field(default_factory=PromptsParams)
+    sip: SipParams = field(default_factory=SipParams)
+    trunks: tuple[Any, ...] = ()  # sip.trunks.Trunk, checked at load
     loop: LoopParams = field(default_factory=LoopParams)
     asr: AsrConfig = field(default_factory=AsrConfig)
     extra: dict[str, Any] = field(default_factory=dict)  # sections other modules validate
@@ -85,6 +108,7 @@ SECTIONS: dict[str, type] = {
     "server": ServerParams,
     "call": CallParams,
     "prompts": PromptsParams,
+    "sip": SipParams,
     "vad": VadParams,
     "interruption": InterruptionParams,
     "pace": PaceParams,
@@ -92,7 +116,7 @@ SECTIONS: dict[str, type] = {
     "nuclei": NucleiParams,
 }
 # Sections other parts of the product read and check themselves.
-OPEN_SECTIONS = ("auth", "trunks", "sip")
+OPEN_SECTIONS = ("auth",)
 
 
 def _line_of(text: str, section: str, key: str | None) -> int | None:
@@ -176,6 +200,10 @@ def load(path: str | Path | None) -> Config:
             if not isinstance(value, dict):
                 raise ConfigError(f"{p}: asr", "must be a table ([asr])")
             top["asr"] = AsrConfig.from_dict(value, where=f"{p}: [asr]", base=p.parent)
+        elif name == "trunks":
+            from sip.trunks import parse_trunks
+
+            top["trunks"] = parse_trunks(text, str(p))
         elif name in OPEN_SECTIONS:
             extra[name] = value
         elif name == "data_dir":
@@ -183,13 +211,14 @@ def load(path: str | Path | None) -> Config:
                 raise ConfigError(f"{p}: data_dir", "must be a non-empty path string")
             top["data_dir"] = value
         else:
-            known = sorted([*SECTIONS, *OPEN_SECTIONS, "asr", "data_dir"])
+            known = sorted([*SECTIONS, *OPEN_SECTIONS, "asr", "trunks", "data_dir"])
             raise ConfigError(f"{p}: {name}", f"unknown section; known: {', '.join(known)}")
     loop = LoopParams(**{k: parts[k] for k in ("vad", "interruption", "pace", "anger", "nuclei")
                          if k in parts})
     return Config(path=str(p), server=parts.get("server", ServerParams()),
                   call=parts.get("call", CallParams()),
-                  prompts=parts.get("prompts", PromptsParams()), loop=loop, extra=extra, **top)
+                  prompts=parts.get("prompts", PromptsParams()),
+                  sip=parts.get("sip", SipParams()), loop=loop, extra=extra, **top)
 
 
 def load_coaching(cfg: Config) -> Any:

@@ -62,6 +62,7 @@ class Service:
         publishers: list[Publisher] = [self.server, self.store]
         self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,
                            transcription=self.transcription, coaching=coaching)
+        self.sip: Any = None
 
     def _feedback(self, call_id: str, suggestion: str, action: str, agent: str | None) -> None:
         self.hub.feedback(call_id, suggestion, action, agent)
@@ -82,8 +83,28 @@ class Service:
             raise UserError(f"cannot listen on {self.server.host}:{self.server.port} ({e}); "
                             "choose another port with --port or server.port") from None
         await self.transcription.load()
+        if self.cfg.trunks:
+            await self._start_sip()
+
+    async def _start_sip(self) -> None:
+        from sip.server import SipServer, SipSettings
+
+        sp = self.cfg.sip
+        settings = SipSettings(host=sp.host, udp_port=sp.udp_port or None,
+                               tcp_port=sp.tcp_port or None, rtp_port=sp.rtp_port,
+                               clock_rate=sp.clock_rate)
+        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, settings)
+        try:
+            await asyncio.to_thread(self.sip.start)
+        except RuntimeError as e:
+            self.sip = None
+            raise UserError(f"SIP tap: {e}; check [sip] host and ports") from None
+        log.info("SIP tap listening on %s (udp %s, tcp %s) for %d trunk(s)", sp.host,
+                 sp.udp_port or "off", sp.tcp_port or "off", len(self.cfg.trunks))
 
     async def stop(self) -> None:
+        if self.sip is not None:
+            await asyncio.to_thread(self.sip.stop)
         for call_id in list(self.hub.sessions):
             self.hub.end_call(call_id, "shutdown")
         await self.hub.drain()
@@ -105,23 +126,32 @@ class Service:
 
 
 async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
-              host: str | None, port: int | None, extra: Any = None) -> int:
-    rec = read_call(call or DEMO_CALL)
+              host: str | None, port: int | None, demo: bool = True) -> int:
+    # With trunks configured the demo call is off unless a call is named.
+    rec = read_call(call or DEMO_CALL) if (call or (demo and not cfg.trunks)) else None
     svc = Service(cfg, host=host, port=port)
     await svc.start()
     urls = svc.urls(cfg.call.agent)
     print(f"assist is running on {svc.server.url}\n"
           f"  agent panel ({cfg.call.agent}): {urls['agent']}\n"
           f"  supervisor view:          {urls['supervisor']}\n"
-          f"  store: {cfg.store_path}\n"
-          f"replaying {rec.path.name} ({rec.duration:.0f} s){'' if once else ' in a loop'}; "
-          "Ctrl-C stops.", flush=True)
+          f"  store: {cfg.store_path}", flush=True)
+    if svc.sip is not None:
+        sp = cfg.sip
+        print(f"  SIP tap: {sp.host} udp {sp.udp_port or 'off'} tcp {sp.tcp_port or 'off'}, "
+              f"{len(cfg.trunks)} trunk(s)", flush=True)
+    if rec is not None:
+        print(f"replaying {rec.path.name} ({rec.duration:.0f} s)"
+              f"{'' if once else ' in a loop'}; Ctrl-C stops.", flush=True)
+    else:
+        print("waiting for calls; Ctrl-C stops.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    task = asyncio.create_task(svc.replay_forever(rec, speed=speed, once=once))
+    task = asyncio.create_task(svc.replay_forever(rec, speed=speed, once=once) if rec
+                               else stop.wait())
     waiter = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,114 @@
+"""The run command takes a real SIPREC call from sipp and the agent's panel sees its flags.
+
+sipp plays the SBC: a SIPREC INVITE with metadata naming agent 8107, and two RTP
+streams cut from the demo call where the agent talks over the customer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from assist.auth import issue_token, load_or_create_secret
+from tests.sip.rtp import write_pcap
+from tests.sip.sipkit import free_port, run_sipp
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "assist" / "demo" / "demo_call.wav"
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("sipp") is None, reason="needs sipp (sip-tester)")]
+
+
+def demo_slice(start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+    with wave.open(str(DEMO)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+    a, b = int(start * 8000), int(end * 8000)
+    return pcm[a:b, 0].copy(), pcm[a:b, 1].copy()
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    sip_port, rtp_port = free_port(), 40000 + free_port() % 1000 * 10
+    cfg = tmp_path / "assist.toml"
+    cfg.write_text(f"""data_dir = "{tmp_path / 'data'}"
+[sip]
+host = "127.0.0.1"
+udp_port = {sip_port}
+tcp_port = {sip_port}
+rtp_port = {rtp_port}
+
+[[trunks]]
+name = "sbc"
+sources = ["127.0.0.1"]
+language = "zh-CN"
+agent_aor = '^sip:(?P<agent>8\\d{{3}})@'
+""", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run",
+                             "--port", "0"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    url = None
+    for line in proc.stdout:
+        m = re.search(r"running on (http://\S+)", line)
+        url = url or (m.group(1) if m else None)
+        if "waiting for calls" in line:
+            break
+    assert url, "the service did not start"
+    try:
+        yield SimpleNamespace(url=url, port=sip_port, data=tmp_path / "data")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path) -> None:
+    from websockets.asyncio.client import connect
+
+    customer, agent = demo_slice(30.0, 44.0)  # the agent cuts in at 38.6 s
+    work = tmp_path / "sipp"
+    work.mkdir()
+    write_pcap(work / "audio.pcap", [(0, customer), (2, agent)])
+    secret = load_or_create_secret(service.data / "panel-secret")
+    token = issue_token(secret, role="agent", agent="8107", now=time.time())
+    ws_url = service.url.replace("http", "ws") + "ws"
+    got: list[dict] = []
+
+    async def go() -> None:
+        async with connect(ws_url, origin=service.url.rstrip("/")) as ws:
+            await ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
+            sipp = await asyncio.to_thread(run_sipp, SimpleNamespace(port=service.port),
+                                           "siprec_uac.xml", work, duration_ms=14500,
+                                           background=True)
+            try:
+                async with asyncio.timeout(40):
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        if msg["type"] == "event":
+                            got.append(msg["event"])
+                            if msg["event"]["type"] == "call.ended":
+                                break
+            finally:
+                sipp.wait(timeout=30)
+
+    asyncio.run(go())
+    types = [e["type"] for e in got]
+    assert types[0] == "call.started" and types[-1] == "call.ended"
+    started = got[0]["evidence"]
+    assert started["agent"] == "8107" and started["source"] == "sip"
+    assert {e["party"] for e in got if e["type"] == "talk.start"} == {"customer", "agent"}
+    (cut,) = [e for e in got if e["type"] == "interruption"]
+    # 38.6 s in the demo is 8.6 s into this call, give or take the jitter buffer.
+    assert cut["evidence"]["onset"] == pytest.approx(8.6, abs=0.4)
+    assert any(e["type"] == "suggestion" and e["evidence"]["reason"]["type"] == "interruption"
+               for e in got)
