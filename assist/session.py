@@ -201,7 +201,8 @@ class CallSession:
             return []
         if event.party == "customer":
             cues = lexical_cues(str(event.evidence.get("text", "")), self.language)
-            # A clear demand (complaint + refund, noisy-OR 0.7) moves calm to tense.
+            # Cue weights combine by noisy-OR; complaint + refund + manager (0.85) alone
+            # moves a calm customer to tense, one cue needs a raised voice with it.
             return self.anger.feed_cues(2.0 * lexical_score(cues), event.t) if cues else []
         if not self.recognizers:
             return []
