@@ -40,23 +40,26 @@ class Transcription:
         self.loaded = True
         return failures
 
-    def reason_off(self, language: str) -> str | None:
+    def reason_off(self, language: str) -> tuple[str, str] | None:
+        """(code, reason) when this language gets no transcription; codes are for panels."""
         if not self.cfg.enabled:
-            return "transcription is disabled in the config ([asr] enabled = false)"
+            return "disabled", "transcription is disabled in the config ([asr] enabled = false)"
         model = self.registry.loaded(language)
         if model is None:
-            return self.registry.reason(language) or f"no model loaded for {language}"
+            return "no_model", self.registry.reason(language) or f"no model loaded for {language}"
         return None
 
     def attach(self, session: Any) -> None:
         """Give a just-started call its recognisers, or tell its clients why there are none."""
-        reason = self.reason_off(session.language)
+        off = self.reason_off(session.language)
         model = self.registry.loaded(session.language)
-        if reason is None and model is not None:
-            reason = model.check_rate(session.rate)
-        if reason is not None or model is None:
+        if off is None and model is not None:
+            bad_rate = model.check_rate(session.rate)
+            off = ("bad_rate", bad_rate) if bad_rate else None
+        if off is not None or model is None:
+            code, reason = off or ("no_model", "no model")
             session.inject(Event("transcription", session.call_id, 0.0, None,
-                                 {"enabled": False, "reason": reason}))
+                                 {"enabled": False, "code": code, "reason": reason}))
             return
         loop = asyncio.get_running_loop()
 

@@ -159,6 +159,16 @@ def test_transcription_off_is_said_with_its_reason():
             off = pg.locator("[data-test=transcript-off]")
             await off.wait_for()
             assert await off.inner_text() == "转写关闭：未找到识别模型"
+            # With a code the agent reads a short reason; the admin's stays in the tooltip.
+            server.publish({"v": 1, "call_id": "c", "seq": 3, "t": 0, "utc": "", "type":
+                            "transcription", "evidence": {
+                                "enabled": False, "code": "no_model",
+                                "reason": "ASR model folder models/x not found: run make model"}},
+                           agent="1001", arrival=None)
+            await pg.wait_for_function("() => document.querySelector("
+                                       "'[data-test=transcript-off]').textContent"
+                                       ".includes('未安装识别模型')")
+            assert "make model" in await off.get_attribute("title")
 
     run(go())
 

@@ -36,7 +36,7 @@ export function apply(c, ev, wallNow = 0) {
       if (s && s.end === null) s.end = ev.t;
       break;
     }
-    case "transcription": c.transcription = { enabled: !!e.enabled, reason: e.reason || "" }; break;
+    case "transcription": c.transcription = { enabled: !!e.enabled, code: e.code || "", reason: e.reason || "" }; break;
     case "transcript.partial":
       c.partial[ev.party] = { party: ev.party, text: e.text || "", start: e.start ?? ev.t, seq: ev.seq };
       break;

@@ -202,8 +202,11 @@ export class Panel {
     const box = this.el.transcript;
     const label = h("div", { class: "section-label", text: t("transcript") });
     if (c.transcription && !c.transcription.enabled) {
+      // Agents get a short reason in their language; the admin's full one is the tooltip.
+      const { code, reason } = c.transcription;
+      const short = code && t(`off_${code}`) !== `off_${code}` ? t(`off_${code}`) : reason;
       box.replaceChildren(label, h("div", { class: "off", "data-test": "transcript-off",
-        text: t("transcriptOff", { reason: c.transcription.reason || t("noReason") }) }));
+        title: reason, text: t("transcriptOff", { reason: short || t("noReason") }) }));
       return;
     }
     const rows = [...c.lines.slice(-30), ...Object.values(c.partial)]
