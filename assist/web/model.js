@@ -78,7 +78,7 @@ export function apply(c, ev, wallNow = 0) {
         if (old && old.state === "open") old.state = "replaced";
       }
       c.suggestions.set(e.id, { id: e.id, priority: e.priority ?? 0, text: e.text,
-        reason: reasonText(e.reason), expires: e.expires ?? null, t: ev.t, state: "open", seq: ev.seq });
+        reason: reasonText(e.reason), reasonType: e.reason?.type || "", expires: e.expires ?? null, t: ev.t, state: "open", seq: ev.seq });
       break;
     case "feedback": {
       const s = c.suggestions.get(e.suggestion);

@@ -23,6 +23,12 @@ function h(tag, attrs = {}, ...kids) {
   return el;
 }
 
+// The coach's own summary is English; a known trigger reads better in the panel's language.
+function whyText(s) {
+  const key = `why_${s.reasonType}`;
+  return s.reasonType && t(key) !== key ? t(key) : (s.reason || "");
+}
+
 export class Panel {
   constructor(root, { readonly = false, onFeedback = () => {} } = {}) {
     this.root = root;
@@ -127,7 +133,7 @@ export class Panel {
       return h("div", { class: `card p${urgency}`, "data-id": s.id, "data-seq": s.seq },
         h("div", { class: "card-label", text: t("suggestions") }),
         h("div", { class: "say", text: s.text }),
-        h("div", { class: "why", text: t("why") + (s.reason || "") }),
+        h("div", { class: "why", title: s.reason || "", text: t("why") + whyText(s) }),
         buttons);
     });
     this.el.sugg.replaceChildren(...cards);
