@@ -21,6 +21,7 @@ PITCH_MIN_HZ = 70.0
 PITCH_MAX_HZ = 420.0
 VOICING_THRESHOLD = 0.45
 HIGH_BAND_HZ = 1000.0
+PITCH_WITHIN_DB = 25.0  # dB under the spurt's loudest frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +156,10 @@ def summarise(
     level = 10.0 * float(np.log10(np.mean(10.0 ** (levels[loud] / 10.0))))
     pitches = np.array([f.pitch_hz for f in frames])
     voiced = pitches > 0
-    if voiced.any():
-        st = 12.0 * np.log2(pitches[voiced] / 100.0)
+    # Pitch from the spurt's loud frames only: quiet onsets and tails slip octaves.
+    steady = voiced & (levels >= levels.max() - PITCH_WITHIN_DB)
+    if steady.any():
+        st = 12.0 * np.log2(pitches[steady] / 100.0)
         pitch = float(100.0 * 2 ** (np.median(st) / 12.0))
         spread = float(np.percentile(st, 90) - np.percentile(st, 10))
     else:
