@@ -35,10 +35,10 @@ def spurts(pcm: np.ndarray, rate: int, params: LoopParams | None = None) -> list
     n = samples_per_frame(rate)
     out: list[SpurtFeatures] = []
     for i in range(0, len(pcm) - n + 1, n):
-        _, _, s = pipe.feed(i / rate, pcm[i:i + n])
+        s = pipe.feed(i / rate, pcm[i:i + n]).spurt
         if s is not None:
             out.append(s)
-    _, s = pipe.finish()
+    s = pipe.finish().spurt
     if s is not None:
         out.append(s)
     return out

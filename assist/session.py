@@ -39,8 +39,22 @@ class LoopParams:
     nuclei: NucleiParams = field(default_factory=NucleiParams)
 
 
+@dataclass(slots=True)
+class Step:
+    """What one frame of one party brought."""
+
+    change: Transition | None = None
+    spurt: SpurtFeatures | None = None  # the whole spurt, when it ended
+    # Pieces of talk to score: every CHUNK_S while talking, and the tail when it ends,
+    # so a long angry or hurried turn is flagged while it lasts, not after.
+    chunks: list[SpurtFeatures] = field(default_factory=list)
+
+
+CHUNK_S = 2.0
+
+
 class PartyPipeline:
-    """VAD, talk state and features of one party; yields finished spurts."""
+    """VAD, talk state and features of one party; yields spurts and chunks of them."""
 
     def __init__(self, party: Party, rate: int, frame_len: int, params: LoopParams) -> None:
         self.party = party
@@ -50,33 +64,44 @@ class PartyPipeline:
         self._nuclei = params.nuclei
         self._recent: deque[tuple[float, FrameFeatures]] = deque(maxlen=64)
         self._spurt: list[tuple[float, FrameFeatures]] = []
+        self._chunk_start = 0.0
 
-    def feed(self, t: float, pcm: Any) -> tuple[FrameFeatures, Transition | None,
-                                                 SpurtFeatures | None]:
+    def feed(self, t: float, pcm: Any) -> Step:
         f = self._features.feed(pcm)
         voiced = self._vad.is_voiced(pcm, f.mean_square)
-        change = self.talk.feed(t, voiced)
-        spurt = None
+        step = Step(self.talk.feed(t, voiced))
+        change = step.change
         if self.talk.talking or change is not None:
             if change is not None and change.end is None:
                 self._spurt = [(ft, ff) for ft, ff in self._recent if ft >= change.start]
+                self._chunk_start = change.start
             self._spurt.append((t, f))
         else:
             self._recent.append((t, f))
         if change is not None and change.end is not None:
-            spurt = self._close(change)
-        return f, change, spurt
+            self._close(change, step)
+        elif self.talk.talking and t + FRAME_S - self._chunk_start >= CHUNK_S - 1e-9:
+            step.chunks.append(self._summary(self._chunk_start, t + FRAME_S))
+            self._chunk_start = t + FRAME_S
+        return step
 
-    def _close(self, change: Transition) -> SpurtFeatures:
+    def _summary(self, start: float, end: float) -> SpurtFeatures:
+        frames = [ff for ft, ff in self._spurt if start - 1e-9 <= ft < end - 1e-9]
+        return summarise(start, end, frames, FRAME_S, self._nuclei)
+
+    def _close(self, change: Transition, step: Step) -> None:
         end = change.end if change.end is not None else change.start
-        frames = [ff for ft, ff in self._spurt if ft < end - 1e-9]
+        if end > self._chunk_start + 1e-9:
+            step.chunks.append(self._summary(self._chunk_start, end))
+        step.spurt = self._summary(change.start, end)
         self._spurt = []
         self._recent.clear()
-        return summarise(change.start, end, frames, FRAME_S, self._nuclei)
 
-    def finish(self) -> tuple[Transition | None, SpurtFeatures | None]:
-        change = self.talk.finish()
-        return change, (self._close(change) if change is not None else None)
+    def finish(self) -> Step:
+        step = Step(self.talk.finish())
+        if step.change is not None:
+            self._close(step.change, step)
+        return step
 
 
 class CallSession:
@@ -139,7 +164,8 @@ class CallSession:
         if frame.rate != self.rate:
             raise ValueError(f"frame at {frame.rate} Hz on a {self.rate} Hz call")
         pipe = self.pipes[party]
-        _, change, spurt = pipe.feed(t, frame.pcm)
+        step = pipe.feed(t, frame.pcm)
+        change = step.change
         rec = self.recognizers.get(party)
         if rec is not None:
             rec.feed(frame, pipe.talk.talking or change is not None)
@@ -150,27 +176,34 @@ class CallSession:
             out.append(Event("talk.start", self.call_id, t_end, party,
                              {"onset": round(change.start, 3)}))
         out += self.interruption.feed(party, t_end, change)
-        if spurt is not None:
-            out += self._spurt_events(party, spurt, t_end)
+        out += self._step_events(party, step, t_end)
         for e in out:
             self.inject(e, frame.arrival)
+
+    def _step_events(self, party: Party, step: Step, t: float) -> list[Event]:
+        found: list[Event] = []
+        for chunk in step.chunks:
+            if party == "customer":
+                found += self.anger.feed(chunk, t)[1]
+            elif not self.recognizers:
+                found += self.pace.feed(chunk.start, chunk.end, chunk.nuclei, t)
+        if step.spurt is None:
+            return found
+        return self._spurt_events(party, step.spurt, t) + found
 
     def _spurt_events(self, party: Party, s: SpurtFeatures, t: float) -> list[Event]:
         out = [Event("talk.end", self.call_id, t, party,
                      {"start": round(s.start, 3), "duration": round(s.duration, 3)})]
-        anger: float | None = None
-        found: list[Event] = []
-        if party == "customer":
-            anger, found = self.anger.feed(s, t)
-        elif not self.recognizers:
-            found = self.pace.feed(s.start, s.end, s.nuclei, t)
+        anger = None
+        if party == "customer" and self.anger.baseline is not None:
+            anger = round(self.anger.score, 3)
         out.append(Event("metrics", self.call_id, t, party, {
             "start": round(s.start, 3), "duration": round(s.duration, 3),
             "level_db": round(s.level_db, 1), "pitch_hz": round(s.pitch_hz, 1),
             "pitch_spread_st": round(s.pitch_spread_st, 2),
             "high_ratio": round(s.high_ratio, 3), "syllables": s.nuclei,
             "pace_cpm": round(s.syllables_per_min, 1), "anger": anger}))
-        return out + found
+        return out
 
     def inject(self, event: Event, arrival: float | None = None) -> None:
         """Number, serialise and emit an event; listeners (the coach) may answer with more."""
@@ -218,14 +251,11 @@ class CallSession:
             return
         self.audio_done = True
         for party, pipe in self.pipes.items():
-            change, spurt = pipe.finish()
+            step = pipe.finish()
             t = self._t
-            if change is not None:
-                for e in self.interruption.feed(party, t, change):
-                    self.inject(e)
-            if spurt is not None:
-                for e in self._spurt_events(party, spurt, t):
-                    self.inject(e)
+            events = self.interruption.feed(party, t, step.change) if step.change else []
+            for e in events + self._step_events(party, step, t):
+                self.inject(e)
         for rec in self.recognizers.values():
             rec.close(self._t)
 

@@ -105,6 +105,10 @@ def test_on_audio_an_angry_turn_is_flagged_after_a_calm_start() -> None:
         c.put(16.0 + 4.0 * k, syllables(3.0, rate, pitch=290, per_second=5.5, db=-16, seed=9 + k))
     got = run_session(c.x, Track(rate, 40).x, rate)
     metrics = evidence(got, "metrics")
-    assert [m["anger"] for m in metrics[:3]] == [None, None, None]
+    calm = metrics[:3]
+    assert calm[0]["anger"] is None  # no baseline yet
+    assert all(m["anger"] is None or m["anger"] < 0.35 for m in calm)
     angry = [e for e in got if e.type == "anger" and e.evidence["level"] == "angry"]
-    assert angry and 16.0 < angry[0].t < 36.0
+    # Scored every 2 s while the customer talks: flagged during the first angry
+    # phrases, not only after them.
+    assert angry and 16.0 < angry[0].t < 24.0

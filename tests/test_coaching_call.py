@@ -37,8 +37,10 @@ def test_demo_call_cards_follow_each_flag_in_the_same_second() -> None:
             assert trigger["type"] == c["evidence"]["reason"]["type"]
             assert 0 <= c["t"] - trigger["t"] < 1.0
             assert c["seq"] > seq
-    anger_card = next(c for c in cards if c["evidence"]["reason"]["type"] == "anger")
-    assert "道歉" in anger_card["evidence"]["text"] or "谢谢您" in anger_card["evidence"]["text"]
+    angry = next(c for c in cards if c["evidence"]["reason"]["type"] == "anger"
+                 and by_seq[c["evidence"]["reason"]["seq"]]["evidence"]["level"] == "angry")
+    # Seed 004: feelings first.
+    assert "道歉" in angry["evidence"]["text"] or "谢谢您" in angry["evidence"]["text"]
 
 
 @pytest.fixture
