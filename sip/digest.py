@@ -72,6 +72,20 @@ def _mac(secret: bytes, stamp: str, scope: str) -> str:
     return hmac.new(secret, f"{stamp}|{scope}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def same_target(uri: str, request_uri: str) -> bool:
+    """The digest `uri` names the Request-URI: equal, or the same scheme and host:port
+    (sipp and some SBCs send `sip:HOST:PORT` without the user part or parameters)."""
+    return uri == request_uri or _target(uri) == _target(request_uri) != ("", "")
+
+
+def _target(uri: str) -> tuple[str, str]:
+    scheme, colon, rest = uri.strip().partition(":")
+    if not colon or scheme.lower() not in ("sip", "sips"):
+        return ("", "")
+    hostport = re.split(r"[;?]", rest.rsplit("@", 1)[-1], maxsplit=1)[0]
+    return (scheme.lower(), hostport.lower())
+
+
 def challenge(realm: str, nonce: str, stale: bool = False) -> str:
     """A `WWW-Authenticate` value."""
     return (f'Digest realm="{realm}", nonce="{nonce}", algorithm=MD5, qop="auth"'
@@ -117,8 +131,8 @@ def authenticate(authorizations: list[str], *, method: str, request_uri: str, us
     qop = p.get("qop")
     if qop is not None and (qop.lower() != "auth" or not p.get("nc") or not p.get("cnonce")):
         return Verdict(400, "digest qop must be auth, with nc and cnonce", user)
-    if p["uri"] != request_uri:
-        return Verdict(400, f"digest uri {p['uri']!r} is not the request URI", user)
+    if not same_target(p["uri"], request_uri):
+        return Verdict(400, f"digest uri {p['uri']!r} does not name the request URI", user)
     expected = response(username=username, realm=realm, password=password, method=method,
                         uri=p["uri"], nonce=p["nonce"], qop=qop, nc=p.get("nc"),
                         cnonce=p.get("cnonce"))  # fmt: skip

@@ -11,6 +11,7 @@ from sip.digest import (
     nonce_age,
     parse_digest,
     response,
+    same_target,
 )
 
 
@@ -134,6 +135,16 @@ def test_uri_realm_algorithm_and_qop_are_checked():
     assert check([creds(nonce, algorithm="SHA-256")]).status == 401
     assert check([creds(nonce, qop="auth-int")]).status == 400
     assert check(['Digest username="sbc", realm="assist"']).status == 400
+
+
+def test_uri_may_omit_user_and_parameters_but_not_change_target():
+    assert same_target("sip:10.0.0.9:5060", "sip:srs@10.0.0.9:5060;transport=udp")
+    assert same_target("sip:srs@10.0.0.9:5060", "sip:srs@10.0.0.9:5060")
+    assert not same_target("sip:10.0.0.9:5061", "sip:srs@10.0.0.9:5060")
+    assert not same_target("sips:10.0.0.9:5060", "sip:srs@10.0.0.9:5060")
+    assert not same_target("/dir/index.html", "sip:srs@10.0.0.9")
+    nonce = make_nonce(SECRET, T0, "10.0.0.5")
+    assert check([creds(nonce, uri="sip:10.0.0.9:5060")]).ok
 
 
 def test_picks_the_credentials_for_our_realm():
