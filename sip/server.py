@@ -14,6 +14,7 @@ import ctypes
 import gc
 import logging
 import queue
+import secrets
 import threading
 import time
 import traceback
@@ -24,8 +25,8 @@ from typing import Any
 
 import pjsua2 as pj
 
-from assist.errors import UserError
 from assist.hub import CallSink
+from sip import digest
 from sip.forked import End, Join, Leg, Pairer, Start, leg_from
 from sip.media import TapPort, make_frame
 from sip.siprec import Refusal, TapPlan, mask, parse_message, parse_sdp, plan
@@ -108,10 +109,6 @@ class _Call(pj.Call):
 class SipServer:
     def __init__(self, trunks: tuple[Trunk, ...], loop: asyncio.AbstractEventLoop,
                  sink: CallSink, settings: SipSettings | None = None) -> None:  # fmt: skip
-        for t in trunks:
-            if t.auth:  # never run a trunk unprotected that the admin believes is protected
-                raise UserError(f"trunk {t.name}: digest authentication of callers is not "
-                                "supported yet; remove username/password and restrict sources")
         self.trunks = trunks
         self.loop = loop
         self.sink = sink
@@ -129,6 +126,7 @@ class SipServer:
         self._pair_tap: dict[tuple[str, str], str] = {}  # (trunk, pairing key) -> call
         self._live: set[str] = set()  # loop side: calls the sink knows
         self.refused: dict[int, int] = {}  # status -> count, for operators and tests
+        self._nonce_key = secrets.token_bytes(32)  # nonces die with the process: by design
 
     # --- lifecycle (any thread) -------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -255,8 +253,8 @@ class SipServer:
             self._admit(call, raw, src)
         except Refusal as r:
             call.accepted = False
-            status, why = r.status, r.reason
-            self._jobs.put(lambda: self._refuse(call, status, why))
+            status, why, hdrs = r.status, r.reason, r.headers
+            self._jobs.put(lambda: self._refuse(call, status, why, hdrs))
         except Exception as exc:  # never let one odd INVITE take the endpoint down
             _log_error(f"INVITE from {src}: unexpected error")
             call.accepted = False
@@ -272,6 +270,10 @@ class SipServer:
         if trunk is None:
             raise Refusal(403, f"source {host} ({transport}) is not allowed by any trunk")
         call.trunk = trunk
+        if trunk.auth:
+            self._authenticate(msg, trunk, host)
+            log.info("INVITE from %s: digest user %s accepted on trunk %s", src, trunk.username,
+                     trunk.name)  # fmt: skip
         if self.active_calls() >= self.settings.max_calls:
             raise Refusal(486, f"tap capacity reached ({self.settings.max_calls} calls)")
         if trunk.mode == "siprec":
@@ -290,6 +292,20 @@ class SipServer:
         self._later.append((due, lambda: self._answer_ok(call, n_audio)))
         log.info("INVITE from %s on trunk %s (%s): %s", src, trunk.name, trunk.mode,
                  self._describe(call))  # fmt: skip
+
+    def _authenticate(self, msg: Any, trunk: Trunk, host: str) -> None:
+        """Let the INVITE through, or raise the 401/403/400 to answer it with."""
+        assert trunk.username is not None and trunk.password is not None
+        method, _, rest = msg.start.partition(" ")
+        verdict = digest.authenticate(
+            msg.all("authorization"), method=method, request_uri=rest.rsplit(" ", 1)[0],
+            username=trunk.username, password=trunk.password, realm=trunk.realm,
+            secret=self._nonce_key, now=time.time(), scope=host)  # fmt: skip
+        if not verdict.ok:
+            extra = ()
+            if verdict.www_authenticate:
+                extra = (("WWW-Authenticate", verdict.www_authenticate),)
+            raise Refusal(verdict.status, verdict.reason, extra)
 
     @staticmethod
     def _sdp_of(msg: Any) -> bytes:
@@ -319,8 +335,8 @@ class SipServer:
             return f"leg {call.leg.role} of {call.leg.key}, agent {call.leg.agent}"
         return "-"
 
-    def _answer(self, call: _Call, status: int, reason: str | None = None,
-                audio: int = 1) -> None:  # fmt: skip
+    def _answer(self, call: _Call, status: int, reason: str | None = None, audio: int = 1,
+                headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
         """Provisional/200 answers; final refusals go through hangup() (see _refuse)."""
         op = pj.CallOpParam(True)
         op.statusCode = status
@@ -331,6 +347,11 @@ class SipServer:
             hdr = pj.SipHeader()
             hdr.hName = "Warning"
             hdr.hValue = '399 assist "' + reason.replace('"', "'")[:200] + '"'
+            op.txOption.headers.append(hdr)
+        for name, value in headers:
+            hdr = pj.SipHeader()
+            hdr.hName = name
+            hdr.hValue = value
             op.txOption.headers.append(hdr)
         call.answer(op)
 
@@ -344,15 +365,18 @@ class SipServer:
         except pj.Error as exc:  # e.g. CANCEL won the race
             log.info("call %d not answered: %s", call.pj_id, exc.info())
 
-    def _refuse(self, call: _Call, status: int, reason: str) -> None:
+    def _refuse(self, call: _Call, status: int, reason: str,
+                headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
         if self._calls.get(call.pj_id) is not call:
             return  # gone meanwhile (CANCEL)
         self.refused[status] = self.refused.get(status, 0) + 1
         call.accepted = False
-        log.warning("refused INVITE from %s (trunk %s): %d %s", call.src,
-                    call.trunk.name if call.trunk else "-", status, reason)  # fmt: skip
+        # A first INVITE challenged with 401 is the normal digest round trip, not a fault.
+        level = logging.INFO if status == 401 else logging.WARNING
+        log.log(level, "refused INVITE from %s (trunk %s): %d %s", call.src,
+                call.trunk.name if call.trunk else "-", status, reason)  # fmt: skip
         try:
-            self._answer(call, status, reason)
+            self._answer(call, status, reason, headers=headers)
         except pj.Error as exc:
             log.warning("could not send %d: %s", status, exc.info())
 

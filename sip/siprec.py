@@ -26,10 +26,12 @@ _COMPACT = {"c": "content-type", "l": "content-length", "i": "call-id", "f": "fr
 class Refusal(Exception):
     """An offer we will not tap: `status` and `reason` go back to the sender."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
+        self.headers = headers  # extra response headers, e.g. WWW-Authenticate
 
 
 @dataclass(frozen=True, slots=True)

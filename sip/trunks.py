@@ -20,6 +20,7 @@ ROLES = ("customer", "agent")
 MODES = ("siprec", "forked")
 TRANSPORTS = ("udp", "tcp", "any")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+_UNQUOTABLE = re.compile(r'["\\\x00-\x1f\x7f]')
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -197,6 +198,12 @@ def _trunk(text: str, filename: str, name: str, header: str, table: dict[str, An
     username, password = opt_str("username"), opt_str("password")
     if (username is None) != (password is None):
         raise err("username" if username else "password", "give both username and password")
+    realm = opt_str("realm")
+    if realm is not None and username is None:
+        raise err("realm", "realm is for digest authentication: add username and password")
+    for key, value in (("username", username), ("realm", realm)):  # they go inside quotes
+        if value is not None and (_UNQUOTABLE.search(value) or value != value.strip()):
+            raise err(key, "no quotes, backslashes, control characters or outer blanks")
 
     labels_raw = table.get("labels", {})
     if not isinstance(labels_raw, dict):
@@ -237,7 +244,7 @@ def _trunk(text: str, filename: str, name: str, header: str, table: dict[str, An
         language=opt_str("language"),
         username=username,
         password=password,
-        realm=opt_str("realm") or "assist",
+        realm=realm or "assist",
         agent_aor=agent_aor,
         customer_aor=customer_aor,
         caller_role=caller_role,

@@ -34,7 +34,7 @@ def describe(t: Trunk) -> dict[str, str]:
         "mode": t.mode,
         "sources": ",".join(str(n) for n in t.sources),
         "transport": t.transport,
-        "auth": f"digest ({t.username}): NOT SUPPORTED YET" if t.auth else "none",
+        "auth": f"digest (realm {t.realm}, user {t.username})" if t.auth else "none",
         "language": t.language or "-",
         "roles": roles,
     }
@@ -62,6 +62,8 @@ def main(argv: list[str]) -> int:
         return 2
     print(table(trunks))
     print(f"{len(trunks)} trunk(s) OK; other sources get 403 Forbidden.")
+    if any(t.auth for t in trunks):
+        print("Trunks with digest: INVITEs without valid credentials get 401, wrong ones 403.")
     return 0
 
 

@@ -34,6 +34,14 @@ agent_aor = '^sip:(?P<agent>8\\d{3})@'
 order = ["customer", "agent"]
 
 [[trunks]]
+name = "sbc-auth"
+sources = ["127.0.0.5"]
+agent_aor = '^sip:(?P<agent>8\\d{3})@'
+username = "sbc-east"
+password = "Circle Of Life"
+realm = "tap.example"
+
+[[trunks]]
 name = "pbx"
 mode = "forked"
 sources = ["127.0.0.4"]

@@ -32,7 +32,15 @@ def test_good_config_parses_both_trunks():
     assert (sbc.name, sbc.mode, sbc.transport, sbc.language) == ("sbc", "siprec", "udp", "zh-CN")
     assert sbc.order == ("customer", "agent")
     assert pbx.mode == "forked" and pbx.auth and pbx.role_of_value("Callee") == "agent"
+    assert (pbx.username, pbx.password, pbx.realm) == ("pbx", "s3cret", "assist")
+    assert not sbc.auth
     assert "s3cret" not in repr(pbx)
+
+
+def test_realm_is_optional_and_kept():
+    text = GOOD.replace('password = "s3cret"', 'password = "s3cret"\nrealm = "tap.example"')
+    _, pbx = parse_trunks(text)
+    assert pbx.realm == "tap.example"
 
 
 def test_match_by_source_and_transport():
@@ -63,6 +71,11 @@ def test_named_table_form():
         (('mode = "forked"', 'mode = "forked"\ncolour = "red"'), "trunks.pbx.colour (line 12)",
          "unknown key"),
         (('name = "pbx"', 'name = "sbc"'), "trunks.sbc", "duplicate"),
+        (('password = "s3cret"', 'password = "s3cret"\nrealm = \'a"b\''),
+         "trunks.pbx.realm (line 15)", "no quotes"),
+        (('username = "pbx"', 'username = " pbx"'), "trunks.pbx.username (line 13)", "blanks"),
+        (('username = "pbx"\npassword = "s3cret"', 'realm = "x"'), "trunks.pbx.realm (line 13)",
+         "add username and password"),
     ],
 )
 def test_errors_name_file_key_and_line(patch, where, what):
@@ -91,7 +104,7 @@ def test_cli_check_prints_table(tmp_path, capsys):
     path.write_text(GOOD)
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "sbc" in out and "forked" in out and "digest (pbx): NOT SUPPORTED YET" in out
+    assert "sbc" in out and "forked" in out and "digest (realm assist, user pbx)" in out
     assert "no metadata: order customer,agent" in out
     assert "s3cret" not in out
 
@@ -103,13 +116,3 @@ def test_cli_check_reports_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "trunks.sbc.transport (line 4)" in err
     assert main(["check", str(tmp_path / "missing.toml")]) == 2
-
-
-def test_server_refuses_trunks_with_credentials_it_cannot_enforce():
-    import asyncio
-
-    from assist.errors import UserError
-    from sip.server import SipServer
-
-    with pytest.raises(UserError, match="not supported yet"):
-        SipServer(parse_trunks(GOOD), asyncio.new_event_loop(), sink=None)  # type: ignore[arg-type]
