@@ -115,10 +115,10 @@ class FrameAnalyzer:
 
 @dataclass(frozen=True, slots=True)
 class NucleiParams:
-    min_dip_db: float = 2.0  # a peak must rise this far above the dip before it
+    min_dip_db: float = 1.0  # a peak must rise this far above the dip before it
     below_max_db: float = 25.0  # peaks quieter than the spurt's loudest by more are ignored
     smooth: int = 3  # moving-average length over the 10 ms contour
-    min_gap_s: float = 0.08  # no two syllables closer than this (750 a minute)
+    min_gap_s: float = 0.06  # no two syllables closer than this (1000 a minute)
 
 
 def count_nuclei(sub_db: np.ndarray, voiced: np.ndarray, params: NucleiParams) -> int:

@@ -5,7 +5,11 @@ A broadband-bill complaint in Mandarin, synthesised with espeak-ng, one voice pe
 left channel = customer, right channel = agent, 8 kHz 16-bit stereo (a telephone tap).
 The call walks through every acoustic flag the product raises:
 
-1. calm opening: the customer's calm turns are the baseline for anger;
+1. calm opening: the customer's calm turns are the baseline for anger.  Calm turns are
+   spoken at a normal articulation rate with natural pauses between phrases (each phrase
+   synthesised on its own, joined by 0.35-0.7 s of silence inside the turn), not as slowed,
+   drawn-out syllables: that is how calm telephone speech sounds and what the syllable
+   counter is fitted to;
 2. the agent speaks far too fast for two turns (over 20 s of speech);
 3. the agent talks over the customer for about 3 s (plus one short 嗯 backchannel
    earlier, which must not count as an interruption);
@@ -44,6 +48,10 @@ PEAK_LIMIT_DBFS = -1.0
 # that would otherwise clip the +9 dB angry turns.
 KNEE_DBFS, CEILING_DBFS = -7.0, -1.5
 TURN_GAP = 0.3  # silence between turns, seconds
+# Pauses inside a phrased turn ("/" in the text ends a phrase), by what ends the phrase
+# before them: a clause (，), a sentence (。？！) or nothing (a breath inside a clause).
+PAUSE_S = {"，": 0.6, "。": 0.7, "？": 0.7, "！": 0.7}
+BREATH_S = 0.45
 OUT_DIR = Path(__file__).resolve().parent.parent / "assist" / "demo"
 
 # espeak-ng's plain `cmn` voice reads many multi-character words as English-spelled
@@ -53,19 +61,22 @@ BASE_VOICE = "cmn-latn-pinyin"
 
 @dataclass(frozen=True)
 class Style:
-    variant: str  # espeak voice variant (+f3 female, +m3 male)
+    # espeak voice variant.  Both parties use female variants: the syllable counter reads
+    # espeak's male ones (m1-m8) at 1.3-1.8 nuclei per syllable, f3/f5 at 1.05-1.2.
+    variant: str
     speed: int  # espeak -s (its "words per minute")
     pitch: int  # espeak -p, 0..99
     pitch_range: int  # SSML prosody range, percent of the voice's normal range
     level_dbfs: float  # active speech level after mixing
+    phrased: bool = False  # one espeak call per phrase, joined by pauses (PAUSE_S)
 
 
 STYLES: dict[tuple[str, str], Style] = {
-    ("customer", "calm"): Style("f3", 120, 48, 100, CALM_DBFS),
-    ("customer", "angry"): Style("f3", 165, 72, 190, CALM_DBFS + ANGRY_GAIN_DB),
-    ("agent", "calm"): Style("m3", 112, 42, 100, CALM_DBFS),
-    ("agent", "fast"): Style("m3", 190, 42, 100, CALM_DBFS),
-    ("agent", "backchannel"): Style("m3", 112, 42, 100, BACKCHANNEL_DBFS),
+    ("customer", "calm"): Style("f3", 150, 48, 100, CALM_DBFS, phrased=True),
+    ("customer", "angry"): Style("f3", 180, 78, 190, CALM_DBFS + ANGRY_GAIN_DB, phrased=True),
+    ("agent", "calm"): Style("f5", 150, 40, 100, CALM_DBFS, phrased=True),
+    ("agent", "fast"): Style("f5", 190, 40, 100, CALM_DBFS),
+    ("agent", "backchannel"): Style("f5", 150, 40, 100, BACKCHANNEL_DBFS),
 }
 
 
@@ -74,18 +85,22 @@ class Line:
     key: str
     party: str
     style: str
-    text: str
+    text: str  # "/" ends a phrase: a pause follows it in phrased styles
     # Placement: by default TURN_GAP after everything so far has ended.
     at: tuple[str, float] | None = None  # (key, seconds after that line's start)
     overlap: tuple[str, float] | None = None  # (key, seconds before that line's end)
 
+    @property
+    def said(self) -> str:
+        return self.text.replace("/", "")
+
 
 DIALOGUE: tuple[Line, ...] = (
-    Line("a1", "agent", "calm", "您好，请问有什么可以帮您？"),
-    Line("c1", "customer", "calm", "你好，我家宽带这个月多扣了五十块钱。"),
+    Line("a1", "agent", "calm", "您好，/请问/有什么可以帮您？"),
+    Line("c1", "customer", "calm", "你好，/我家宽带/这个月/多扣了五十块钱。"),
     Line("bc", "agent", "backchannel", "嗯", at=("c1", 2.6)),
-    Line("a2", "agent", "calm", "好的，请问户主怎么称呼？"),
-    Line("c2", "customer", "calm", "户主姓王，是幸福小区的宽带。"),
+    Line("a2", "agent", "calm", "好的，/请问户主/怎么称呼？"),
+    Line("c2", "customer", "calm", "户主姓王，/是幸福小区/的宽带。"),
     Line(
         "a3",
         "agent",
@@ -93,7 +108,7 @@ DIALOGUE: tuple[Line, ...] = (
         "查到了，多出来的五十块是极速加速包增值业务，"
         "上个月通过短信确认开通的，每月自动续费，所以账单多了一项。",
     ),
-    Line("c3", "customer", "calm", "什么短信？我从来没收到过，也没同意开通。"),
+    Line("c3", "customer", "calm", "什么短信？/我从来没收到过，也没同意开通。"),
     Line(
         "a4",
         "agent",
@@ -102,17 +117,17 @@ DIALOGUE: tuple[Line, ...] = (
         "下个月就不扣了，本月的费用按规定是不能退的。",
         overlap=("c3", 3.0),
     ),
-    Line("c4", "customer", "angry", "你凭什么打断我说话！这就是乱扣费，我要投诉！马上给我退款！"),
-    Line("a5", "agent", "calm", "你别激动嘛。"),
+    Line("c4", "customer", "angry", "你凭什么打断我说话！/这就是乱扣费，我要投诉！/马上给我退款！"),
+    Line("a5", "agent", "calm", "你别/激动嘛。"),
     Line(
         "c5",
         "customer",
         "angry",
-        "我能不激动吗？叫你们领导来接电话！不给我解决，我就找媒体曝光你们！",
+        "我能不激动吗？/叫你们领导来接电话！/不给我解决，我就找媒体曝光你们！",
     ),
-    Line("a6", "agent", "calm", "谢谢您告诉我，我向您道歉，马上为您退订退款。"),
-    Line("c6", "customer", "calm", "好吧，谢谢，再见。"),
-    Line("a7", "agent", "calm", "不客气，再见！"),
+    Line("a6", "agent", "calm", "谢谢您告诉我，/我向您道歉，/马上为您/退订退款。"),
+    Line("c6", "customer", "calm", "好吧，/谢谢，/再见。"),
+    Line("a7", "agent", "calm", "不客气，/再见！"),
 )
 
 TABOO = "你别激动嘛"
@@ -149,6 +164,22 @@ def synthesise(text: str, style: Style) -> tuple[np.ndarray, int]:
     rate = int.from_bytes(raw[24:28], "little")
     pcm = np.frombuffer(raw[44:], dtype="<i2").astype(np.float64) / 32768.0
     return pcm, rate
+
+
+def voice(text: str, style: Style) -> np.ndarray:
+    """One turn at RATE, before levelling: one espeak call, or one per phrase with pauses."""
+    pieces = phrases(text) if style.phrased else [text.replace("/", "")]
+    out: list[np.ndarray] = []
+    for i, piece in enumerate(pieces):
+        x, rate = synthesise(piece, style)
+        out.append(resample(trim(x, rate), rate))
+        if i < len(pieces) - 1:
+            out.append(np.zeros(round(PAUSE_S.get(piece[-1], BREATH_S) * RATE)))
+    return np.concatenate(out)
+
+
+def phrases(text: str) -> list[str]:
+    return [p for p in text.split("/") if p]
 
 
 def trim(x: np.ndarray, rate: int, floor_db: float = -45.0) -> np.ndarray:
@@ -228,8 +259,7 @@ def build() -> tuple[np.ndarray, dict]:
     levels: dict[str, float] = {}
     for ln in DIALOGUE:
         style = STYLES[(ln.party, ln.style)]
-        x, rate = synthesise(ln.text, style)
-        y = resample(trim(x, rate), rate)
+        y = voice(ln.text, style)
         y = soft_limit(y * 10 ** (style.level_dbfs / 20) / active_rms(y))
         clips[ln.key] = y
         levels[ln.key] = round(20 * float(np.log10(active_rms(y))), 2)
@@ -266,13 +296,13 @@ def timeline(
     for ln in DIALOGUE:
         st = STYLES[(ln.party, ln.style)]
         start = starts[ln.key] / RATE
-        n_han = len(HAN.findall(ln.text))
+        n_han = len(HAN.findall(ln.said))
         u = {
             "id": ln.key,
             "party": ln.party,
             "start": _r(start),
             "end": _r(start + spans[ln.key]),
-            "text": ln.text,
+            "text": ln.said,
             "style": ln.style,
             "n_han": n_han,
             "cpm": round(n_han / spans[ln.key] * 60, 1),
@@ -282,6 +312,7 @@ def timeline(
                 "s": st.speed,
                 "p": st.pitch,
                 "range_pct": st.pitch_range,
+                "phrases": len(phrases(ln.text)) if st.phrased else 1,
             },
         }
         utts.append(u)

@@ -26,6 +26,8 @@ from tests.sip.sipkit import free_port, run_sipp
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assist" / "demo" / "demo_call.wav"
+TIMELINE = DEMO.with_suffix(".json")
+LEAD_S = 8.6  # the slice starts this long before the agent cuts in
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("sipp") is None, reason="needs sipp (sip-tester)")]
 
@@ -75,7 +77,8 @@ agent_aor = '^sip:(?P<agent>8\\d{{3}})@'
 def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path) -> None:
     from websockets.asyncio.client import connect
 
-    customer, agent = demo_slice(30.0, 44.0)  # the agent cuts in at 38.6 s
+    onset = json.loads(TIMELINE.read_text("utf-8"))["flags"]["interruption"]["onset"]
+    customer, agent = demo_slice(onset - LEAD_S, onset - LEAD_S + 14.0)
     work = tmp_path / "sipp"
     work.mkdir()
     write_pcap(work / "audio.pcap", [(0, customer), (2, agent)])
@@ -108,7 +111,7 @@ def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path
     assert started["agent"] == "8107" and started["source"] == "sip"
     assert {e["party"] for e in got if e["type"] == "talk.start"} == {"customer", "agent"}
     (cut,) = [e for e in got if e["type"] == "interruption"]
-    # 38.6 s in the demo is 8.6 s into this call, give or take the jitter buffer.
-    assert cut["evidence"]["onset"] == pytest.approx(8.6, abs=0.4)
+    # The demo's cut-in is LEAD_S into this call, give or take the jitter buffer.
+    assert cut["evidence"]["onset"] == pytest.approx(LEAD_S, abs=0.4)
     assert any(e["type"] == "suggestion" and e["evidence"]["reason"]["type"] == "interruption"
                for e in got)
