@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assist" / "demo" / "demo_call.wav"
 TIMELINE = DEMO.with_suffix(".json")
 LEAD_S = 8.6  # the slice starts this long before the agent cuts in
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--disable-quic"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("sipp") is None, reason="needs sipp (sip-tester)")]
 
@@ -87,7 +91,33 @@ def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path
     ws_url = service.url.replace("http", "ws") + "ws"
     got: list[dict] = []
 
+    seen_on_page: list[str] = []
+
+    async def page(ready: asyncio.Event) -> None:
+        """The agent's real panel in Chromium, if the machine has it."""
+        try:
+            from playwright.async_api import async_playwright
+        except ImportError:
+            ready.set()
+            return
+        if not Path(CHROMIUM).exists():
+            ready.set()
+            return
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            pg = await browser.new_page(viewport={"width": 400, "height": 1000})
+            await pg.goto(f"{service.url}?token={token}")
+            await pg.wait_for_selector("#status[data-state=live]")
+            ready.set()
+            await pg.wait_for_selector("[data-test=timer]", timeout=20000)
+            await pg.wait_for_selector(".alert[data-kind=interruption]", timeout=30000)
+            seen_on_page.append(await pg.inner_text(".callid"))
+            await browser.close()
+
     async def go() -> None:
+        ready = asyncio.Event()
+        browser = asyncio.create_task(page(ready))
+        await ready.wait()
         async with connect(ws_url, origin=service.url.rstrip("/")) as ws:
             await ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
             sipp = await asyncio.to_thread(run_sipp, SimpleNamespace(port=service.port),
@@ -103,6 +133,7 @@ def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path
                                 break
             finally:
                 sipp.wait(timeout=30)
+        await asyncio.wait_for(browser, 30)
 
     asyncio.run(go())
     types = [e["type"] for e in got]
@@ -115,3 +146,5 @@ def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path
     assert cut["evidence"]["onset"] == pytest.approx(LEAD_S, abs=0.4)
     assert any(e["type"] == "suggestion" and e["evidence"]["reason"]["type"] == "interruption"
                for e in got)
+    if Path(CHROMIUM).exists():  # the live page showed this call and its interruption
+        assert seen_on_page == [got[0]["call_id"]]
