@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from browser import ARGS, CHROMIUM, needs_chromium
 
 from assist.auth import issue_token
 from assist.panel_demo import demo_script, wires
 from assist.server import AssistServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.async_api", reason="pip install playwright")
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package"),
-]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+pytestmark = [pytest.mark.integration, needs_chromium]
 SECRET = b"b" * 32
 SHOTS = Path("build/screenshots")
 

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from assist.auth import issue_token, load_or_create_secret
+from tests.browser import ARGS, CHROMIUM
 from tests.sip.rtp import write_pcap
 from tests.sip.sipkit import free_port, run_sipp
 
@@ -28,10 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assist" / "demo" / "demo_call.wav"
 TIMELINE = DEMO.with_suffix(".json")
 LEAD_S = 8.6  # the slice starts this long before the agent cuts in
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-quic"]
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("sipp") is None, reason="needs sipp (sip-tester)")]
 
@@ -104,7 +101,7 @@ def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path
             ready.set()
             return
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pg = await browser.new_page(viewport={"width": 400, "height": 1000})
             await pg.goto(f"{service.url}?token={token}")
             await pg.wait_for_selector("#status[data-state=live]")
