@@ -102,6 +102,12 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
     return token_cli.main(rest)
 
 
+def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
+    from assist import review
+
+    return review.main(args.rest, cfg.store_path)
+
+
 def cmd_trunks(args: argparse.Namespace, cfg: Config) -> int:
     from sip import trunks_cli
 
@@ -169,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     pp.add_argument("rest", nargs=argparse.REMAINDER)
     pp.set_defaults(func=cmd_prompts)
+
+    cl = sub.add_parser("calls", help="review stored calls (calls list | calls show ID)",
+                        add_help=False)
+    cl.add_argument("rest", nargs=argparse.REMAINDER)
+    cl.set_defaults(func=cmd_calls)
 
     kp = sub.add_parser("trunks", help="check SIP trunks (trunks check CONFIG)", add_help=False)
     kp.add_argument("rest", nargs=argparse.REMAINDER)

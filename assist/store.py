@@ -28,9 +28,32 @@ CREATE INDEX IF NOT EXISTS events_type ON events (type);
 _STOP = object()
 
 
-class Store:
+class Archive:
+    """Reading the store, for review and tests: a connection of its own per call."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+
+    def calls(self, agent: str | None = None) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.path) as db:
+            db.row_factory = sqlite3.Row
+            q, args = "SELECT * FROM calls", ()
+            if agent is not None:
+                q, args = q + " WHERE agent=?", (agent,)
+            return [dict(r) for r in db.execute(q + " ORDER BY started_utc", args)]
+
+    def events(self, call_id: str, after: int = 0) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.path) as db:
+            rows = db.execute("SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq",
+                              (call_id, after))
+            return [json.loads(r[0]) for r in rows]
+
+
+class Store(Archive):
+    """Archive plus the writer: `publish` only enqueues."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Fail here, at start-up, if the file cannot be opened or is not a database.
         with sqlite3.connect(self.path) as db:
@@ -93,17 +116,3 @@ class Store:
             db.execute("UPDATE calls SET ended_utc=?, duration=?, reason=? WHERE call_id=?",
                        (w["utc"], ev.get("duration"), ev.get("reason"), w["call_id"]))
 
-    # Reading, for review and tests: a connection of its own per call.
-    def calls(self, agent: str | None = None) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.path) as db:
-            db.row_factory = sqlite3.Row
-            q, args = "SELECT * FROM calls", ()
-            if agent is not None:
-                q, args = q + " WHERE agent=?", (agent,)
-            return [dict(r) for r in db.execute(q + " ORDER BY started_utc", args)]
-
-    def events(self, call_id: str, after: int = 0) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.path) as db:
-            rows = db.execute("SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq",
-                              (call_id, after))
-            return [json.loads(r[0]) for r in rows]

@@ -1,0 +1,75 @@
+"""`python -m assist calls`: review what the store kept (numbers already masked there)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from pathlib import Path
+
+from assist.errors import UserError
+from assist.store import Archive
+
+FLAGS = ("interruption", "pace.drift", "anger", "phrase", "suggestion", "feedback",
+         "transcript.final", "call.started", "call.ended")
+
+
+def _open(path: Path) -> Archive:
+    if not path.exists():
+        raise UserError(f"{path}: no store yet; `python -m assist run` creates it")
+    store = Archive(path)
+    try:
+        store.calls()
+    except sqlite3.DatabaseError as e:
+        raise UserError(f"{path}: not a readable store ({e})") from None
+    return store
+
+
+def _line(e: dict) -> str:
+    ev = e["evidence"]
+    kind = e["type"]
+    if kind == "transcript.final":
+        what = ev.get("text", "")
+    elif kind == "suggestion":
+        what = f"[{ev.get('priority')}] {ev.get('text')}"
+    elif kind == "anger":
+        what = f"{ev.get('previous')} -> {ev.get('level')} (score {ev.get('score')})"
+    elif kind == "interruption":
+        what = f"agent cut in at {ev.get('onset')} s"
+    elif kind == "pace.drift":
+        what = f"{ev.get('direction')} {ev.get('cpm')}/min (band {ev.get('band')})"
+    else:
+        what = " ".join(f"{k}={v}" for k, v in ev.items() if k not in ("words", "rise"))
+    return f"{e['t']:8.2f}s  {e.get('party', ''):8}  {kind:17} {what}"
+
+
+def main(argv: list[str], store_path: Path) -> int:
+    ap = argparse.ArgumentParser(prog="python -m assist calls",
+                                 description="Review stored calls and their flags.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    ls = sub.add_parser("list", help="calls in the store, oldest first")
+    ls.add_argument("--agent", help="only this agent's calls")
+    sh = sub.add_parser("show", help="one call's flags, transcripts and cards")
+    sh.add_argument("call_id")
+    sh.add_argument("--all", action="store_true", help="every event, not only the notable")
+    sh.add_argument("--json", action="store_true", help="events as JSON lines")
+    args = ap.parse_args(argv)
+    store = _open(store_path)
+    if args.cmd == "list":
+        calls = store.calls(agent=args.agent)
+        for c in calls:
+            dur = "live" if c["duration"] is None else f"{c['duration']:.0f} s"
+            print(f"{c['call_id']:40} {c['agent'] or '-':12} {c['started_utc']}  {dur:>8}  "
+                  f"{c['reason'] or ''}")
+        print(f"{len(calls)} call(s)")
+        return 0
+    events = store.events(args.call_id)
+    if not events:
+        raise UserError(f"no call {args.call_id!r} in {store_path}; "
+                        "`python -m assist calls list` shows them")
+    for e in events:
+        if args.json:
+            print(json.dumps(e, ensure_ascii=False))
+        elif args.all or e["type"] in FLAGS:
+            print(_line(e))
+    return 0
