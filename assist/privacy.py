@@ -23,3 +23,25 @@ def _mask(m: re.Match[str]) -> str:
 
 def mask(text: str) -> str:
     return _RUN.sub(_mask, text)
+
+
+def mask_words(text: str, words: list[dict]) -> list[dict]:
+    """Mask word tokens the way their joined text is masked.
+
+    A number is often split over several tokens (一三八 / 一二三四 / …), so each
+    token is found in the text and takes the masked text at the same place;
+    masking keeps lengths, so the places line up.
+    """
+    masked = mask(text)
+    if masked == text:
+        return words
+    out, cursor = [], 0
+    for w in words:
+        token = str(w.get("w", ""))
+        at = text.find(token, cursor) if token else -1
+        if at < 0:
+            out.append({**w, "w": mask(token)})
+            continue
+        out.append({**w, "w": masked[at:at + len(token)]})
+        cursor = at + len(token)
+    return out

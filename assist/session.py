@@ -20,7 +20,7 @@ from assist.detectors.pace import PaceDetector, PaceParams
 from assist.events import PARTIES, Event, Party, to_wire
 from assist.frames import FRAME_MS, Frame
 from assist.lexicon import lexical_cues, lexical_score
-from assist.privacy import mask
+from assist.privacy import mask, mask_words
 from assist.prosody import FrameAnalyzer, FrameFeatures, NucleiParams, SpurtFeatures, summarise
 from assist.vad import TalkTracker, Transition, VadParams, VoiceDetector
 
@@ -208,8 +208,11 @@ class CallSession:
     def inject(self, event: Event, arrival: float | None = None) -> None:
         """Number, serialise and emit an event; listeners (the coach) may answer with more."""
         if event.type in TEXT_TYPES and "text" in event.evidence:
-            event = Event(event.type, event.call_id, event.t, event.party,
-                          {**event.evidence, "text": mask(str(event.evidence["text"]))},
+            text = str(event.evidence["text"])
+            evidence = {**event.evidence, "text": mask(text)}
+            if isinstance(event.evidence.get("words"), list):
+                evidence["words"] = mask_words(text, event.evidence["words"])
+            event = Event(event.type, event.call_id, event.t, event.party, evidence,
                           event.arrival)
         self._seq += 1
         wire = to_wire(event, self._seq, self.start_utc)

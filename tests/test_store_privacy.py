@@ -23,6 +23,16 @@ def test_phone_id_and_card_numbers_keep_only_last_four() -> None:
     assert mask("订单12件, 3天") == "订单12件, 3天"
 
 
+def test_numbers_split_over_recognised_words_are_masked_in_the_words_too() -> None:
+    from assist.privacy import mask_words
+
+    words = [{"w": "号码", "start": 0.0}, {"w": "一三八", "start": 0.4},
+             {"w": "一二三四", "start": 0.8}, {"w": "五六七八", "start": 1.2}]
+    got = mask_words("号码一三八一二三四五六七八", words)
+    assert [w["w"] for w in got] == ["号码", "***", "****", "五六七八"]
+    assert got[1]["start"] == 0.4  # timings kept
+
+
 def test_every_event_of_a_call_is_stored_and_numbers_are_masked(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite3")
     hub = CallHub(LoopParams(), [store])
@@ -34,7 +44,12 @@ def test_every_event_of_a_call_is_stored_and_numbers_are_masked(tmp_path: Path) 
         hub.feed("c1", Frame("customer", pcm[i:i + 160], 8000, i / 8000))
         hub.feed("c1", Frame("agent", pcm16(0 * x[i:i + 160]), 8000, i / 8000))
     hub.sessions["c1"].inject(Event("transcript.final", "c1", 2.0, "customer",
-                                    {"text": "我的号码是13812345678", "start": 0.5, "end": 2.0}))
+                                    {"text": "我的号码是13812345678", "start": 0.5, "end": 2.0,
+                                     "words": [{"w": "我的", "start": 0.5, "end": 0.8},
+                                               {"w": "号码", "start": 0.8, "end": 1.0},
+                                               {"w": "是", "start": 1.0, "end": 1.1},
+                                               {"w": "13812345678", "start": 1.1,
+                                                "end": 2.0}]}))
     hub.end_call("c1", "hangup")
     store.close()
     (call,) = store.calls(agent="a7")
@@ -46,6 +61,7 @@ def test_every_event_of_a_call_is_stored_and_numbers_are_masked(tmp_path: Path) 
     assert types[0] == "call.started" and types[-1] == "call.ended" and "talk.start" in types
     (final,) = [e for e in events if e["type"] == "transcript.final"]
     assert final["evidence"]["text"] == "我的号码是*******5678"
+    assert final["evidence"]["words"][-1]["w"] == "*******5678"
     assert "13812345678" not in (tmp_path / "s.sqlite3").read_bytes().decode("utf-8", "ignore")
 
 
