@@ -29,6 +29,10 @@ from assist.textnorm import mask_numbers, normalize
 FEEDBACK_ACTIONS = ("used", "dismissed")
 
 
+# Events that report a state, so the newest supersedes the cards of the one before.
+STATE_EVENTS = frozenset({"anger", "pace.drift"})
+
+
 @dataclass(frozen=True, slots=True)
 class CoachParams:
     max_active: int = 3
@@ -165,6 +169,11 @@ class Coach:
         if any(c.evidence["text"] == text for c in self._active):
             return None
         replaces: list[str] = []
+        if event.type in STATE_EVENTS:
+            # A new state (calm -> tense -> angry) outdates the card the old state raised.
+            for old in [c for c in self._active if c.evidence["reason"]["type"] == event.type]:
+                self._active.remove(old)
+                replaces.append(old.id)
         if len(self._active) >= self.params.max_active:
             weakest = min(self._active, key=lambda c: (c.entry.priority, c.shown))
             if weakest.entry.priority >= entry.priority:

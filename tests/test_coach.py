@@ -55,6 +55,15 @@ def test_tense_customer_let_them_vent():
     assert cards(Loop().feed([anger(12.0, "tense", "angry", 0.6)])) == []
 
 
+def test_a_new_anger_level_replaces_the_card_of_the_old_one():
+    loop = Loop()
+    (tense,) = loop.feed([anger(12.0, "tense", "calm", 0.55)])
+    (angry,) = loop.feed([anger(14.0, "angry", "tense", 0.75)])
+    assert angry.evidence["replaces"] == [tense.evidence["id"]]
+    on_screen = [c["id"] for c in loop.coach.active(14.0)]
+    assert on_screen == [angry.evidence["id"]]
+
+
 def test_interruption_then_pause_before_answering():
     loop = Loop()
     got = loop.feed([
@@ -154,10 +163,11 @@ def test_at_most_three_cards_and_the_most_urgent_replaces_the_least():
     loop.feed([anger(12.0, "tense", "calm", 0.5)])                           # 65
     on_screen = [c["entry"] for c in loop.coach.active(12.0)]
     assert on_screen == ["taboo.but", "anger.tense", "pace.fast"]
-    got = loop.feed([anger(13.0, "angry", "tense", 0.8)])                    # 90 replaces 40
+    got = loop.feed([ev("interruption", 13.0, "agent", onset=12.0, overlap=1.0,
+                        min_overlap=1.0)])                                   # 80 replaces 40
     assert got[0].evidence["replaces"] == [loop.suggestions[0].evidence["id"]]
     assert [c["entry"] for c in loop.coach.active(13.0)] == [
-        "anger.angry", "taboo.but", "anger.tense"]
+        "interruption.let-finish", "taboo.but", "anger.tense"]
     # A less urgent card does not push anything off, and its cooldown does not start.
     assert loop.feed(says("agent", "您 必须 带 身份证", t0=13.5)) == []       # 50
     assert len(loop.coach.active(14.0)) == 3
