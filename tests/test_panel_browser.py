@@ -228,6 +228,12 @@ def test_supervisor_sees_every_call_most_urgent_first_and_opens_one():
             await shot(pg, "floor-open-zh.png")
             await pg.click(".back")
             await pg.wait_for_selector("table.floor")
+            # The calm call ends: it leaves the live list for the just-ended one.
+            for w in wires(demo_script("calm-call", "1002"))[12:]:
+                server.publish(w, agent="1002", arrival=None)
+            await pg.wait_for_selector("table.floor.ended tr[data-call=calm-call]")
+            live = pg.locator("table.floor:not(.ended) tbody tr")
+            assert [await r.get_attribute("data-call") for r in await live.all()] == ["hot-call"]
 
     run(go())
 

@@ -31,16 +31,27 @@ export function renderFloor(root, calls, onOpen) {
     .map((x) => ({ ...x, u: urgency(x.c, x.at) }))
     .sort((a, b) => b.u - a.u || b.at - a.at);
   const head = cell("h2", "floor-count", t("floorCount", { n: live.length }));
-  if (!live.length) {
-    root.replaceChildren(head, cell("p", "quiet", t("noCalls")));
-    return;
+  // Calls that just ended stay below for a look back; the newest first.
+  const ended = [...calls.values()].filter((c) => !c.active)
+    .sort((a, b) => b.lastWall - a.lastWall).slice(0, RECENT)
+    .map((c) => ({ c, at: c.lastT, u: urgency(c, c.lastT) }));
+  const parts = [head, live.length ? table(live, onOpen) : cell("p", "quiet", t("noCalls"))];
+  if (ended.length) {
+    parts.push(cell("h3", "floor-recent", t("recentCount", { n: ended.length })),
+      table(ended, onOpen, "ended"));
   }
-  const table = cell("table", "floor");
+  root.replaceChildren(...parts);
+}
+
+const RECENT = 10;
+
+function table(rows, onOpen, extra = "") {
+  const table = cell("table", `floor ${extra}`.trim());
   const hr = cell("tr");
   for (const k of ["colAgent", "colCall", "colDur", "colFlags"]) hr.append(cell("th", null, t(k)));
   table.append(cell("thead"), cell("tbody"));
   table.tHead.append(hr);
-  for (const { c, at, u } of live) {
+  for (const { c, at, u } of rows) {
     const tr = cell("tr", u >= 100 ? "hot" : u >= 30 ? "warm" : "");
     tr.dataset.call = c.id;
     tr.dataset.urgency = String(u);
@@ -53,5 +64,5 @@ export function renderFloor(root, calls, onOpen) {
       cell("td", "dur", clock(at)), flags);
     table.tBodies[0].append(tr);
   }
-  root.replaceChildren(head, table);
+  return table;
 }
