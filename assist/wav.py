@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,8 +92,12 @@ def read_call(path: str | Path) -> Recording:
                 raise UserError(f"{p}: sample rate {rate} Hz is not supported; use 8000 or 16000 "
                                 "(`sox IN -r 8000 OUT.wav`)")
             raw = w.readframes(count)
-    except (wave.Error, EOFError) as e:
-        raise UserError(f"{p}: corrupt WAV ({e}); re-export the recording") from None
+    except UserError:
+        raise
+    except (wave.Error, EOFError, RuntimeError, ValueError, OverflowError, struct.error) as e:
+        # The wave module raises more than wave.Error on torn chunk headers.
+        raise UserError(f"{p}: corrupt WAV ({type(e).__name__}: {e}); re-export the recording"
+                        ) from None
     usable = len(raw) // 4 * 4
     if usable < count * 4:
         # A truncated file: keep what is there, but say so rather than guessing silently.

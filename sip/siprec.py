@@ -16,6 +16,9 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
 from sip.trunks import Trunk
 
 MAX_PACKET = 4000  # PJSIP_MAX_PKT_LEN in the PyPI wheel
@@ -188,9 +191,12 @@ def _local(tag: str) -> str:
 def parse_metadata(xml: bytes | str) -> Metadata:
     """Namespace-agnostic: RFC 7865 (`:1`), the pre-RFC schema and prefixed elements."""
     try:
-        root = ET.fromstring(xml)
+        # defusedxml: a caller's XML may not declare entities or DTDs (entity bombs).
+        root = SafeET.fromstring(xml)
     except ET.ParseError as exc:
         raise Refusal(488, f"recording metadata does not parse ({exc})") from None
+    except DefusedXmlException as exc:
+        raise Refusal(488, f"recording metadata refused ({type(exc).__name__})") from None
     if _local(root.tag) != "recording":
         raise Refusal(488, f"recording metadata root is <{_local(root.tag)}>, not <recording>")
 
