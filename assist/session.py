@@ -269,4 +269,5 @@ class CallSession:
         self.finish_audio()
         self.ended = True
         self.inject(Event("call.ended", self.call_id, self._t, None,
-                          {"duration": round(self._t, 3), "reason": reason}))
+                          {"agent": self.agent, "duration": round(self._t, 3),
+                           "reason": reason}))
