@@ -33,6 +33,7 @@ run: install
 ## Install everything the tests need and run the whole suite.
 test: system install-test
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q $(ARGS)
 
 bench: system install-test
@@ -46,4 +47,4 @@ lint: install-test
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .mypy_cache

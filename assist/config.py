@@ -165,8 +165,8 @@ def _build(cls: type, table: dict[str, Any], section: str, file: str, text: str)
     try:
         return cls(**kwargs)
     except ConfigError as e:
-        key = e.where.split(".", 1)[1] if "." in e.where else None
-        line = _line_of(text, section, key) or _line_of(text, section, None)
+        bad_key = e.where.split(".", 1)[1] if "." in e.where else None
+        line = _line_of(text, section, bad_key) or _line_of(text, section, None)
         msg = str(e).split(": ", 1)[1]
         raise ConfigError(f"{file}: {e.where}" + (f" (line {line})" if line else ""),
                           msg) from None

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from assist.auth import issue_token
-from assist.events import Event, to_wire
+from assist.events import Event, Party, to_wire
 from assist.hub import Publisher
 
 
-def _speech(call_id: str, party: str, start: float, end: float, text: str) -> list[Event]:
+def _speech(call_id: str, party: Party, start: float, end: float, text: str) -> list[Event]:
     """Talk start/end, growing partials, then the final line, as a recogniser would."""
     out = [Event("talk.start", call_id, start, party, {"onset": start})]
     step = max(1, len(text) // 4)

@@ -218,11 +218,10 @@ def _load_file(path: Path, problems: list[str]) -> list[Entry]:
         return []
     out = []
     for i, item in enumerate(raw):
-        entry = _entry(item, language, lambda keys, msg, i=i: bad(i, keys, msg))
+        source = f"{path}:{lines.of(i)}"
+        entry = _entry(item, language, lambda keys, msg, i=i: bad(i, keys, msg), source)
         if entry is not None:
-            out.append(
-                Entry(**{**entry, "source": f"{path}:{lines.of(i)}"})  # type: ignore[arg-type]
-            )
+            out.append(entry)
     return out
 
 
@@ -239,19 +238,24 @@ class _Fail:
         self.bad(keys, f"entry {self.eid}: {message}")
 
 
-def _entry(item: dict[str, Any], language: str | None, bad: Any) -> dict[str, Any] | None:
+def _entry(
+    item: dict[str, Any], language: str | None, bad: Any, source: str
+) -> Entry | None:
+    # Each failed check leaves a placeholder of the right type; any failure returns None.
     fail = _Fail(bad)
     eid = item.get("id")
     if isinstance(eid, str) and _ID.match(eid):
         fail.eid = eid
     else:
         fail(("id",), f"`id` must be lower-case letters, digits, '.', '_' or '-', got {eid!r}")
+        eid = ""
     for key in item:
         if key not in _ENTRY_KEYS:
             fail((key,), f"unknown key {key!r}; allowed: {', '.join(sorted(_ENTRY_KEYS))}")
     lang = item.get("language", language)
     if not isinstance(lang, str) or not _LANGUAGE.match(lang):
         fail(("language",), f"`language` must be a tag like \"zh-CN\", got {lang!r}")
+        lang = ""
     phrasings = item.get("phrasings")
     if (
         not isinstance(phrasings, list)
@@ -259,9 +263,11 @@ def _entry(item: dict[str, Any], language: str | None, bad: Any) -> dict[str, An
         or not all(isinstance(p, str) and p.strip() for p in phrasings)
     ):
         fail(("phrasings",), "`phrasings` must be a list of non-empty strings")
+        phrasings = []
     priority = item.get("priority")
     if type(priority) is not int or not 1 <= priority <= 100:
         fail(("priority",), f"`priority` must be a whole number 1..100, got {priority!r}")
+        priority = 0
     cooldown = _seconds(item, "cooldown", True, fail)
     ttl = _seconds(item, "ttl", False, fail)
     if ttl == 0:
@@ -269,9 +275,11 @@ def _entry(item: dict[str, Any], language: str | None, bad: Any) -> dict[str, An
     seed = item.get("seed")
     if not isinstance(seed, str) or not seed.strip():
         fail(("seed",), "`seed` must name the source document and rule")
+        seed = ""
     title = item.get("title", "")
     if not isinstance(title, str):
         fail(("title",), "`title` must be a string")
+        title = ""
     spot = _patterns(("spot",), item.get("spot", []), fail)
     trigger = None
     if "trigger" in item:
@@ -282,18 +290,20 @@ def _entry(item: dict[str, Any], language: str | None, bad: Any) -> dict[str, An
         fail(("id",), "missing `trigger` (or `spot` patterns)")
     if fail.count or trigger is None:
         return None
-    return {
-        "id": eid, "language": lang, "trigger": trigger, "phrasings": tuple(phrasings),
-        "priority": priority, "cooldown": float(cooldown), "seed": seed.strip(),
-        "ttl": float(ttl) if ttl is not None else DEFAULT_TTL, "title": title, "spot": spot,
-    }
+    return Entry(
+        id=eid, language=lang, trigger=trigger, phrasings=tuple(phrasings),
+        priority=priority, cooldown=float(cooldown), seed=seed.strip(),
+        ttl=float(ttl) if ttl is not None else DEFAULT_TTL, title=title, spot=spot,
+        source=source,
+    )
 
 
 def _seconds(item: dict[str, Any], key: str, required: bool, fail: _Fail) -> Any:
     value = item.get(key)
     if value is None and not required:
         return None
-    if type(value) not in (int, float) or not 0 <= value <= 3600:
+    # bool is an int subclass but not a number of seconds
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 3600:
         fail((key,), f"`{key}` must be seconds between 0 and 3600, got {value!r}")
         return 0
     return value
@@ -321,8 +331,8 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
         return None
     for key in raw:
         if key not in _TRIGGER_KEYS:
-            allowed = ", ".join(sorted(_TRIGGER_KEYS))
-            fail(("trigger", key), f"unknown trigger key {key!r}; allowed: {allowed}")
+            known = ", ".join(sorted(_TRIGGER_KEYS))
+            fail(("trigger", key), f"unknown trigger key {key!r}; allowed: {known}")
     events = raw.get("event")
     events = [events] if isinstance(events, str) else events
     if not isinstance(events, list) or not events or not all(e in EVENT_TYPES for e in events):

@@ -161,7 +161,8 @@ async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await svc.stop()
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    exc = task.exception() if task.done() and not task.cancelled() else None
+    if exc is not None:
+        raise exc
     log.info("stopped")
     return 0

@@ -37,7 +37,8 @@ class Archive:
     def calls(self, agent: str | None = None) -> list[dict[str, Any]]:
         with sqlite3.connect(self.path) as db:
             db.row_factory = sqlite3.Row
-            q, args = "SELECT * FROM calls", ()
+            q = "SELECT * FROM calls"
+            args: tuple[str, ...] = ()
             if agent is not None:
                 q, args = q + " WHERE agent=?", (agent,)
             return [dict(r) for r in db.execute(q + " ORDER BY started_utc", args)]

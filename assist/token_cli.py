@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from assist.auth import DEFAULT_TTL, issue_token, load_or_create_secret
+from assist.auth import DEFAULT_TTL, Role, issue_token, load_or_create_secret
 
 DEFAULT_SECRET_FILE = Path("data") / "panel-secret"
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    role = "supervisor" if args.supervisor else "agent"
+    role: Role = "supervisor" if args.supervisor else "agent"
     token = issue_token(secret, role=role, agent=args.agent, ttl=args.ttl, now=time.time())
     print(f"{args.url.rstrip('/')}/?token={token}" if args.url else token)
     return 0

@@ -302,7 +302,7 @@ class SipServer:
             username=trunk.username, password=trunk.password, realm=trunk.realm,
             secret=self._nonce_key, now=time.time(), scope=host)  # fmt: skip
         if not verdict.ok:
-            extra = ()
+            extra: tuple[tuple[str, str], ...] = ()
             if verdict.www_authenticate:
                 extra = (("WWW-Authenticate", verdict.www_authenticate),)
             raise Refusal(verdict.status, verdict.reason, extra)
@@ -434,6 +434,7 @@ class SipServer:
 
     def _apply(self, trunk: Trunk, action: Start | Join | End) -> None:
         pair = (trunk.name, action.key)
+        tap_id: str | None
         if isinstance(action, Start):
             calls = [self._calls[leg_id] for _, leg_id in action.legs if leg_id in self._calls]
             tap_id = "sip-" + uuid.uuid4().hex[:12]
@@ -497,15 +498,15 @@ class SipServer:
                 log.info("call %s resumed after %.1f s", call.tap_id, gap / 50)
         call.held = held
         for index, role, slot in live:
-            port = call.ports.get(role)
-            if port is None:
-                port = TapPort(self.loop, self._deliver, role, self.settings.clock_rate)
-                call.ports[role] = port
+            tap = call.ports.get(role)
+            if tap is None:
+                tap = TapPort(self.loop, self._deliver, role, self.settings.clock_rate)
+                call.ports[role] = tap
                 if call.tap_id is not None:  # a stream added after the start
-                    port.begin(call.tap_id, 0)
-            if port.slot != slot:
-                call.getAudioMedia(index).startTransmit(port)
-                port.slot = slot
+                    tap.begin(call.tap_id, 0)
+            if tap.slot != slot:
+                call.getAudioMedia(index).startTransmit(tap)
+                tap.slot = slot
 
     def _teardown(self, call: _Call, reason: str) -> None:
         """Stop and delete the ports and the Call now, on this registered thread."""

@@ -158,7 +158,7 @@ def parse_sdp(sdp: bytes | str) -> list[Media]:
     text = sdp.decode("utf-8", "replace") if isinstance(sdp, bytes) else sdp
     session_dir = "sendrecv"
     media: list[Media] = []
-    cur: dict[str, object] | None = None
+    cur: _MediaDraft | None = None
     for line in text.replace("\r\n", "\n").split("\n"):
         line = line.strip()
         if line.startswith("m="):
@@ -166,22 +166,42 @@ def parse_sdp(sdp: bytes | str) -> list[Media]:
                 media.append(_media(cur, len(media), session_dir))
             fields = line[2:].split()
             port = int(fields[1]) if len(fields) > 1 and fields[1].split("/")[0].isdigit() else 0
-            cur = {"kind": fields[0] if fields else "", "port": port}
+            cur = _MediaDraft(fields[0] if fields else "", port)
         elif line in ("a=sendonly", "a=recvonly", "a=sendrecv", "a=inactive"):
             if cur is None:
                 session_dir = line[2:]
             else:
-                cur["direction"] = line[2:]
+                cur.direction = line[2:]
         elif line.startswith("a=label:") and cur is not None:
-            cur["label"] = line[8:].strip()
+            cur.label = line[8:].strip()
     if cur is not None:
         media.append(_media(cur, len(media), session_dir))
     return media
 
 
-def _media(cur: dict[str, object], index: int, session_dir: str) -> Media:
-    return Media(index, str(cur["kind"]), int(cur["port"]),  # type: ignore[call-overload]
-                 cur.get("label"), str(cur.get("direction", session_dir)))  # type: ignore[arg-type]
+@dataclass(slots=True)
+class _MediaDraft:
+    """One m= section while its attribute lines are still being read."""
+
+    kind: str
+    port: int
+    label: str | None = None
+    direction: str | None = None
+
+
+def _media(cur: _MediaDraft, index: int, session_dir: str) -> Media:
+    direction = cur.direction if cur.direction is not None else session_dir
+    return Media(index, cur.kind, cur.port, cur.label, direction)
+
+
+@dataclass(slots=True)
+class _PartDraft:
+    """One <participant> while later <participantstreamassoc> elements may add streams."""
+
+    aor: str | None
+    name: str | None
+    sends: list[str]
+    calling: bool | None
 
 
 def _local(tag: str) -> str:
@@ -207,7 +227,7 @@ def parse_metadata(xml: bytes | str) -> Metadata:
         return next((c for c in el if _local(c.tag) == name), None)
 
     session = None
-    parts: dict[str, dict[str, object]] = {}
+    parts: dict[str, _PartDraft] = {}
     labels: list[tuple[str, str]] = []
     for el in root:
         kind = _local(el.tag)
@@ -218,25 +238,25 @@ def parse_metadata(xml: bytes | str) -> Metadata:
             name_id = child(el, "nameid")
             name_el = child(name_id, "name") if name_id is not None else None
             calling = next((c.text for c in el.iter() if _local(c.tag) == "callingparty"), None)
-            parts[pid] = {
-                "aor": name_id.get("aor") if name_id is not None else None,
-                "name": (name_el.text or "").strip() or None if name_el is not None else None,
-                "sends": [(c.text or "").strip() for c in el if _local(c.tag) == "send"],
-                "calling": None if calling is None else calling.strip().lower() == "true",
-            }
+            parts[pid] = _PartDraft(
+                aor=name_id.get("aor") if name_id is not None else None,
+                name=(name_el.text or "").strip() or None if name_el is not None else None,
+                sends=[(c.text or "").strip() for c in el if _local(c.tag) == "send"],
+                calling=None if calling is None else calling.strip().lower() == "true",
+            )
         elif kind == "stream":
             label = child(el, "label")
             sid = attr(el, "stream_id", "id")
             if sid and label is not None and label.text:
                 labels.append((sid, label.text.strip()))
         elif kind == "participantstreamassoc":
-            pid = attr(el, "participant_id", "id")
-            if pid in parts:
-                parts[pid]["sends"] += [  # type: ignore[operator]
+            assoc = attr(el, "participant_id", "id")
+            if assoc is not None and assoc in parts:
+                parts[assoc].sends += [
                     (c.text or "").strip() for c in el if _local(c.tag) == "send"
                 ]
     participants = tuple(
-        Participant(pid, _norm_aor(p["aor"]), p["name"], tuple(p["sends"]), p["calling"])  # type: ignore[arg-type]
+        Participant(pid, _norm_aor(p.aor), p.name, tuple(p.sends), p.calling)
         for pid, p in parts.items()
     )
     return Metadata(session, participants, tuple(labels))

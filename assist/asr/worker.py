@@ -158,9 +158,10 @@ class PartyRecognizer:
                 self._backlog_s -= dur
 
     def _decode(self, frames: list[Frame]) -> None:
+        if self._utt_start is None:
+            self._utt_start = frames[0].t
+        utt_start = self._utt_start
         for f in frames:
-            if self._utt_start is None:
-                self._utt_start = f.t
             self._map.add(f.t, f.duration)
         pcm = np.concatenate([f.pcm for f in frames]).astype("<i2", copy=False).tobytes()
         last = frames[-1]
@@ -173,15 +174,17 @@ class PartyRecognizer:
         if text and text != self._last_partial:
             self._last_partial = text
             end = last.t + last.duration
-            ev = {"text": text, "start": round(self._utt_start, 3), "end": round(end, 3)}
+            ev = {"text": text, "start": round(utt_start, 3), "end": round(end, 3)}
             self._send("transcript.partial", end, ev, last.arrival)
 
     def _final(self, res: dict[str, Any], frames: list[Frame]) -> None:
         words = []
+        tokens: list[str] = []
         for w in res.get("result", []):
             token = str(w.get("word", ""))
             if not join_tokens([token], self.model.language):
                 continue  # filler such as [unk]
+            tokens.append(token)
             words.append(
                 {
                     "w": token,
@@ -190,7 +193,7 @@ class PartyRecognizer:
                     "conf": round(float(w.get("conf", 1.0)), 3),
                 }
             )
-        text = join_tokens([w["w"] for w in words], self.model.language)
+        text = join_tokens(tokens, self.model.language)
         self._utt_start = None
         self._last_partial = ""
         if not text:

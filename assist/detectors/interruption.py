@@ -52,7 +52,7 @@ class InterruptionDetector:
             if (party == "agent" and cust is not None
                     and change.start - cust >= self._p.min_floor):
                 self._onset, self._fired = change.start, False
-        elif change is not None:
+        elif change is not None and change.end is not None:  # talk ended
             self._since[party] = None
             if self._onset is not None:
                 if self._fired:
