@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 from datetime import UTC, datetime
@@ -108,27 +109,30 @@ def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     return review.main(args.rest, cfg.store_path)
 
 
-def cmd_trunks(args: argparse.Namespace, cfg: Config) -> int:
-    from sip import trunks_cli
-
-    return trunks_cli.main(args.rest)
-
-
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
     print(f"{cfg.path}: ok")
     return 0
 
 
-def cmd_models(args: argparse.Namespace, cfg: Config) -> int:
-    from assist import models_cli
+def _module_main(module: str) -> Any:
+    """A command whose own parser lives in `module.main(argv)`."""
 
-    return models_cli.main(args.rest)
+    def run(args: argparse.Namespace, cfg: Config) -> int:
+        return int(importlib.import_module(module).main(args.rest))
+
+    return run
 
 
-def cmd_prompts(args: argparse.Namespace, cfg: Config) -> int:
-    from assist import prompts_cli
-
-    return prompts_cli.main(args.rest)
+# Commands with a parser of their own: name, help, handler.
+PASSTHROUGH = (
+    ("token", "print a panel token (token --agent ID | --supervisor)", cmd_token),
+    ("models", "list or download speech models (models --help)",
+     _module_main("assist.models_cli")),
+    ("prompts", "check playbooks, try phrase rules (prompts --help)",
+     _module_main("assist.prompts_cli")),
+    ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
+    ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,29 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="listen port (default: server.port, 8765; 0 any)")
     run.set_defaults(func=cmd_run)
 
-    tp = sub.add_parser("token", help="print a panel token (token --agent ID | --supervisor)",
-                        add_help=False)
-    tp.add_argument("rest", nargs=argparse.REMAINDER)
-    tp.set_defaults(func=cmd_token)
-
-    mp = sub.add_parser("models", help="list or download speech models (models --help)",
-                        add_help=False)
-    mp.add_argument("rest", nargs=argparse.REMAINDER)
-    mp.set_defaults(func=cmd_models)
-
-    pp = sub.add_parser("prompts", help="check playbooks, try phrase rules (prompts --help)",
-                        add_help=False)
-    pp.add_argument("rest", nargs=argparse.REMAINDER)
-    pp.set_defaults(func=cmd_prompts)
-
-    cl = sub.add_parser("calls", help="review stored calls (calls list | calls show ID)",
-                        add_help=False)
-    cl.add_argument("rest", nargs=argparse.REMAINDER)
-    cl.set_defaults(func=cmd_calls)
-
-    kp = sub.add_parser("trunks", help="check SIP trunks (trunks check CONFIG)", add_help=False)
-    kp.add_argument("rest", nargs=argparse.REMAINDER)
-    kp.set_defaults(func=cmd_trunks)
+    for name, text, handler in PASSTHROUGH:
+        pt = sub.add_parser(name, help=text, add_help=False)
+        pt.add_argument("rest", nargs=argparse.REMAINDER)
+        pt.set_defaults(func=handler)
 
     cp = sub.add_parser("config", help="check a config file")
     cp.add_argument("action", choices=["check"])
@@ -191,9 +176,34 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _passthrough_at(argv: list[str]) -> int | None:
+    """Index of a pass-through command word, skipping the global options before it.
+
+    argparse's REMAINDER drops options that come first (`token --supervisor`), so
+    these commands take everything after their name as it is.
+    """
+    names = {name for name, _, _ in PASSTHROUGH}
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--config":
+            i += 2
+        elif word.startswith("-"):
+            i += 1
+        else:
+            return i if word in names else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = build_parser()
-    args = ap.parse_args(argv)
+    at = _passthrough_at(argv)
+    if at is None:
+        args = ap.parse_args(argv)
+    else:
+        args = ap.parse_args(argv[:at + 1])
+        args.rest = argv[at + 1:]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)

@@ -1,0 +1,45 @@
+"""The command line as the README shows it: every command's options reach it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from assist.auth import load_or_create_secret, verify_token
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assist(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "assist", *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=60)
+
+
+def test_token_options_after_the_command_word_reach_it(tmp_path: Path) -> None:
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    r = assist("--config", str(cfg), "token", "--agent", "1001", "--url",
+               "http://127.0.0.1:8765/")
+    assert r.returncode == 0, r.stderr
+    url = r.stdout.strip()
+    assert url.startswith("http://127.0.0.1:8765/?token=")
+    # Signed with the service's own secret in the config's data folder.
+    secret = load_or_create_secret(tmp_path / "data" / "panel-secret")
+    claims = verify_token(secret, url.split("token=", 1)[1], now=time.time())
+    assert (claims.role, claims.agent) == ("agent", "1001")
+    sup = assist("--config", str(cfg), "token", "--supervisor")
+    assert sup.returncode == 0 and sup.stdout.strip()
+
+
+def test_each_command_answers_its_own_help() -> None:
+    for command in ("token", "models", "prompts", "calls", "trunks", "replay", "run"):
+        r = assist(command, "--help")
+        assert r.returncode == 0, (command, r.stderr)
+        assert "usage:" in r.stdout
+
+
+def test_no_command_shows_what_there_is() -> None:
+    r = assist()
+    assert r.returncode == 2 and "replay" in r.stdout and "trunks" in r.stdout
