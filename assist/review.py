@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from assist.errors import UserError
-from assist.store import Archive
+from assist.store import Archive, purge
 
 FLAGS = ("interruption", "pace.drift", "anger", "phrase", "suggestion", "feedback",
          "transcript.final", "call.started", "call.ended")
@@ -53,8 +54,18 @@ def main(argv: list[str], store_path: Path) -> int:
     sh.add_argument("call_id")
     sh.add_argument("--all", action="store_true", help="every event, not only the notable")
     sh.add_argument("--json", action="store_true", help="events as JSON lines")
+    pg = sub.add_parser("purge", help="delete calls older than N days, transcripts included")
+    pg.add_argument("--days", type=int, required=True, help="keep this many days (>= 1)")
     args = ap.parse_args(argv)
     store = _open(store_path)
+    if args.cmd == "purge":
+        if args.days < 1:
+            raise UserError("--days must be 1 or more")
+        cutoff = datetime.now(UTC) - timedelta(days=args.days)
+        stamp = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        n = purge(store_path, stamp)
+        print(f"deleted {n} call(s) started before {stamp}")
+        return 0
     if args.cmd == "list":
         calls = store.calls(agent=args.agent)
         for c in calls:

@@ -50,6 +50,22 @@ class Archive:
             return [json.loads(r[0]) for r in rows]
 
 
+def purge(path: str | Path, before_utc: str) -> int:
+    """Delete calls that started before `before_utc` (ISO 8601) with their events."""
+    with sqlite3.connect(path, timeout=10) as db:
+        ids = [r[0] for r in db.execute("SELECT call_id FROM calls WHERE started_utc < ?",
+                                        (before_utc,))]
+        db.executemany("DELETE FROM events WHERE call_id=?", [(i,) for i in ids])
+        db.executemany("DELETE FROM calls WHERE call_id=?", [(i,) for i in ids])
+    try:
+        with sqlite3.connect(path, timeout=5) as db:
+            db.execute("VACUUM")  # the deleted transcripts leave the file too
+    except sqlite3.OperationalError as e:  # the running service holds the file
+        log.warning("store: deleted, but could not compact %s now (%s); run again later",
+                    path, e)
+    return len(ids)
+
+
 class Store(Archive):
     """Archive plus the writer: `publish` only enqueues."""
 

@@ -53,3 +53,26 @@ def test_no_store_yet_says_how_to_make_one(tmp_path: Path) -> None:
     cfg.write_text(f'data_dir = "{tmp_path / "empty"}"\n', encoding="utf-8")
     r = assist(cfg, "list")
     assert r.returncode != 0 and "python -m assist run" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_purge_deletes_old_calls_with_their_transcripts(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    data = tmp_path / "data"
+    store = Store(data / "assist.sqlite3")
+    hub = CallHub(LoopParams(), [store])
+    now = datetime.now(UTC)
+    for call_id, start in (("old", now - timedelta(days=40)), ("new", now)):
+        hub.start_call(call_id, agent="1001", rate=8000, start_utc=start)
+        hub.sessions[call_id].inject(Event("transcript.final", call_id, 2.0, "customer",
+                                           {"text": f"{call_id} 我要退款", "start": 0.0,
+                                            "end": 2.0}))
+        hub.end_call(call_id)
+    store.close()
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(f'data_dir = "{data}"\n', encoding="utf-8")
+    r = assist(cfg, "purge", "--days", "30")
+    assert r.returncode == 0 and "deleted 1 call(s)" in r.stdout
+    listed = assist(cfg, "list").stdout
+    assert "new" in listed and "old " not in listed
+    assert "old 我要退款" not in (data / "assist.sqlite3").read_bytes().decode("utf-8", "ignore")
