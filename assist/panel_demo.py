@@ -56,7 +56,8 @@ def demo_script(call_id: str = "demo-1", agent: str = "1001", length: float = 40
                     {"onset": 10.0, "overlap": 0.6, "min_overlap": 0.6, "customer_since": 8.0}))
     ev.append(Event("interruption.end", c, 12.6, "agent", {"onset": 10.0, "overlap": 2.6}))
     ev.append(Event("phrase", c, 12.8, "agent",
-                    {"rule": "004-不是", "text": "不是的", "instead": "您说的情况我明白了"}))
+                    {"rule": "taboo.not-possible", "matched": "这不可能", "final": False,
+                     "instead": "您说的情况我明白了"}))
     ev.append(Event("anger", c, 13.5, "customer", {"level": "angry", "score": 0.86,
                                                    "previous": "tense"}))
     ev.append(Event("suggestion", c, 13.6, None, {

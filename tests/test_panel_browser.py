@@ -103,6 +103,9 @@ def test_agent_panel_shows_the_call_as_it_happens_and_sends_feedback():
 
             step(lambda w: w["type"] == "suggestion" and w["evidence"]["id"] == "s-wait-1")
             await pg.wait_for_selector(".card[data-id=s-wait-1]")
+            # The phrase spotter's words and the better ones, as it sends them.
+            phrase = await pg.inner_text(".alert[data-kind=phrase]")
+            assert "这不可能" in phrase and "您说的情况我明白了" in phrase
             assert await pg.get_attribute("[data-test=mood]", "data-level") == "angry"
             assert "非常抱歉" in await pg.inner_text(".card[data-id=s-calm-1] .say")
             # Alerts stack in flow: none overlaps another.

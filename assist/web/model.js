@@ -68,7 +68,7 @@ export function apply(c, ev, wallNow = 0) {
       break;
     }
     case "phrase":
-      c.phrases.push({ rule: e.rule, text: e.text, instead: e.instead, t: ev.t, seq: ev.seq });
+      c.phrases.push({ rule: e.rule, text: e.matched ?? e.text ?? "", instead: e.instead, t: ev.t, seq: ev.seq });
       break;
     case "suggestion":
       // Higher priority is more urgent; a card leaves the screen at `expires` (call time)
