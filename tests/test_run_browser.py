@@ -74,3 +74,45 @@ def test_the_demo_call_appears_live_with_every_flag(service) -> None:
 
     asyncio.run(asyncio.wait_for(go(), 90))
     assert (data / "assist.sqlite3").exists()
+
+
+def test_an_agents_taboo_phrase_reaches_the_page_from_the_real_spotter_and_coach() -> None:
+    """Transcripts in, through the real phrase spotter and coach, out on the agent's page."""
+    import time as _time
+
+    from helpers import START
+
+    from assist.auth import issue_token
+    from assist.config import Config, load_coaching
+    from assist.events import Event
+    from assist.hub import CallHub
+    from assist.server import AssistServer
+    from assist.session import LoopParams
+
+    secret = b"s" * 32
+
+    async def go() -> None:
+        server = AssistServer("127.0.0.1", 0, secret=secret)
+        await server.start()
+        hub = CallHub(LoopParams(), [server], coaching=load_coaching(Config()))
+        token = issue_token(secret, role="agent", agent="1001", now=_time.time())
+        async with playwright.async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            pg = await browser.new_page(viewport={"width": 400, "height": 1000})
+            await pg.goto(f"{server.url}?token={token}")
+            await pg.wait_for_selector("#status[data-state=live]")
+            hub.start_call("c1", agent="1001", rate=8000, start_utc=START)
+            s = hub.sessions["c1"]
+            for i, text in enumerate(["你", "你 别", "你 别 激动 嘛"]):
+                s.inject(Event("transcript.partial", "c1", 10.0 + 0.3 * i, "agent",
+                               {"text": text, "start": 10.0, "end": 10.0 + 0.3 * i}))
+            alert = pg.locator(".alert[data-kind=phrase]")
+            await alert.wait_for(timeout=10000)
+            assert "激动" in await alert.inner_text()
+            card = pg.locator(".card").first
+            await card.wait_for()
+            assert "激动" not in await card.locator(".say").inner_text()
+            await browser.close()
+        await server.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 60))
