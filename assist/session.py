@@ -185,7 +185,7 @@ class CallSession:
         for chunk in step.chunks:
             if party == "customer":
                 found += self.anger.feed(chunk, t)[1]
-            elif not self.recognizers:
+            elif "agent" not in self.recognizers:
                 found += self.pace.feed(chunk.start, chunk.end, chunk.nuclei, t)
         if step.spurt is None:
             return found
@@ -233,6 +233,14 @@ class CallSession:
 
     def _react(self, event: Event) -> list[Event]:
         """What the words of a final transcript tell the detectors."""
+        if (event.type == "transcription" and event.party is not None
+                and not event.evidence.get("enabled", True)):
+            # That party's recogniser failed: its audio goes on, pace turns acoustic again.
+            failed = self.recognizers.pop(event.party, None)
+            if failed is not None:
+                failed.close(self._t)
+            self.pace.source = "words" if "agent" in self.recognizers else "acoustic"
+            return []
         if event.type != "transcript.final":
             return []
         if event.party == "customer":
@@ -240,7 +248,7 @@ class CallSession:
             # Cue weights combine by noisy-OR; complaint + refund + manager (0.85) alone
             # moves a calm customer to tense, one cue needs a raised voice with it.
             return self.anger.feed_cues(2.0 * lexical_score(cues), event.t) if cues else []
-        if not self.recognizers:
+        if "agent" not in self.recognizers:
             return []
         words = event.evidence.get("words") or []
         units = count_units(str(event.evidence.get("text", "")), self.language)

@@ -90,3 +90,37 @@ def test_syllable_rate_on_audio_follows_the_syllable_train() -> None:
     # 72 syllables over 20.5 s of turn time is 211/min.
     assert paces[-1]["cpm"] == pytest.approx(60 * 72 / 20.5, rel=0.12)
     assert paces[-1]["source"] == "acoustic"
+
+
+def test_pace_falls_back_to_syllables_when_the_agents_recogniser_fails() -> None:
+    from helpers import START
+
+    from assist.frames import Frame
+    from assist.session import CallSession, LoopParams
+
+    class Recogniser:  # stands in for a Vosk worker; only its failure matters here
+        closed = False
+
+        def feed(self, frame, talking):
+            pass
+
+        def close(self, t):
+            self.closed = True
+
+    got: list[Event] = []
+    s = CallSession("c1", 8000, LoopParams(), start_utc=START,
+                    emit=lambda wire, e: got.append(e), agent="a1")
+    rec = Recogniser()
+    s.use_recognizers({"agent": rec})
+    s.start()
+    s.inject(Event("transcription", "c1", 0.5, "agent",
+                   {"enabled": False, "reason": "agent: recogniser failed"}))
+    assert rec.closed
+    from audio import Track, pcm16
+    a = pcm16(Track(8000, 12).put(1.0, syllables(9.0, 8000, per_second=4, pitch=120)).x)
+    quiet = pcm16(Track(8000, 12).x)
+    for i in range(0, len(a) - 160 + 1, 160):
+        s.feed(Frame("customer", quiet[i:i + 160], 8000, i / 8000))
+        s.feed(Frame("agent", a[i:i + 160], 8000, i / 8000))
+    paces = [e.evidence for e in got if e.type == "pace"]
+    assert paces and all(p["source"] == "acoustic" for p in paces)
