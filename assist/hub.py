@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from assist.errors import UserError
+from assist.events import Event
 from assist.frames import Frame
+from assist.session import CallSession, LoopParams
 
 log = logging.getLogger(__name__)
 
@@ -47,38 +52,34 @@ class CallHub:
     it never reaches the tap or another call.
     """
 
-    def __init__(self, params: Any, publishers: list[Publisher], *, language: str = "zh-CN",
-                 clock: Any = None, transcription: Any = None, coaching: Any = None) -> None:
-        from datetime import UTC, datetime
-
+    def __init__(self, params: LoopParams, publishers: list[Publisher], *,
+                 language: str = "zh-CN", clock: Callable[[], datetime] | None = None,
+                 transcription: Any = None, coaching: Any = None) -> None:
         self._params = params
         self._publishers = publishers
         self._language = language
-        self._now = clock or (lambda: datetime.now(UTC))
-        self.sessions: dict[str, Any] = {}
+        self._now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.sessions: dict[str, CallSession] = {}
         self.transcription = transcription
         self.coaching = coaching
-        self._ending: set[Any] = set()  # tasks waiting for recognisers to flush
-        self.on_session: list[Any] = []  # callbacks(session) when a call starts
+        self._ending: set[asyncio.Task[None]] = set()  # calls waiting for recognisers to flush
 
     def start_call(self, call_id: str, *, agent: str | None, rate: int,
                    language: str | None = None, source: str = "replay",
-                   meta: dict[str, Any] | None = None, start_utc: Any = None) -> None:
-        from assist.session import CallSession
-
+                   meta: dict[str, Any] | None = None,
+                   start_utc: datetime | None = None) -> None:
         if call_id in self.sessions:
             log.warning("call %s already started; ignoring a second start", call_id)
             return
         session = CallSession(call_id, rate, self._params,
                               start_utc=start_utc or self._now(),
                               emit=lambda wire, event: self._publish(session, wire, event),
-                              agent=agent, language=language or self._language, source=source)
+                              agent=agent, language=language or self._language, source=source,
+                              tap=meta)
         self.sessions[call_id] = session
         if self.coaching is not None:
             self.coaching.attach(session)
         log.info("call %s started (agent %s, %d Hz, %s)", call_id, agent, rate, source)
-        for hook in self.on_session:
-            hook(session)
         session.start()
         if self.transcription is not None:
             try:
@@ -111,15 +112,15 @@ class CallHub:
         else:
             self._finish(session, reason)
 
-    async def _end_after_flush(self, session: Any, reason: str) -> None:
+    async def _end_after_flush(self, session: CallSession, reason: str) -> None:
         try:
             await asyncio.wait_for(
                 asyncio.gather(*(r.idle() for r in session.recognizers.values())), 30)
-        except (TimeoutError, Exception):
+        except Exception:  # a timeout, or a recogniser that failed: end the call anyway
             log.warning("call %s: recognisers did not flush in time", session.call_id)
         self._finish(session, reason)
 
-    def _finish(self, session: Any, reason: str) -> None:
+    def _finish(self, session: CallSession, reason: str) -> None:
         try:
             session.end(reason)
         except Exception:
@@ -128,8 +129,6 @@ class CallHub:
 
     def feedback(self, call_id: str, suggestion_id: str, action: str, agent: str | None) -> None:
         """The agent marked a suggestion used or dismissed (raises UserError if unknown)."""
-        from assist.errors import UserError
-
         session = self.sessions.get(call_id)
         if session is None or session.coach is None:
             raise UserError(f"no live call {call_id!r} with suggestions")
@@ -140,7 +139,7 @@ class CallHub:
         while self._ending:
             await asyncio.gather(*list(self._ending), return_exceptions=True)
 
-    def _publish(self, session: Any, wire: dict[str, Any], event: Any) -> None:
+    def _publish(self, session: CallSession, wire: dict[str, Any], event: Event) -> None:
         for pub in self._publishers:
             try:
                 pub.publish(wire, agent=session.agent, arrival=event.arrival)

@@ -118,6 +118,7 @@ class CallSession:
         agent: str | None = None,
         language: str = "zh-CN",
         source: str = "replay",
+        tap: dict[str, Any] | None = None,
     ) -> None:
         self.call_id = call_id
         self.rate = rate
@@ -141,12 +142,15 @@ class CallSession:
         self.audio_done = False
         self.ended = False
         self._source = source
+        self._tap = tap  # what the tap knows of the call (SIP: trunk, basis, masked parties)
 
     def start(self) -> None:
         """Announce the call; separate from __init__ so listeners can be attached first."""
-        self.inject(Event("call.started", self.call_id, 0.0, None,
-                          {"agent": self.agent, "language": self.language,
-                           "sample_rate": self.rate, "source": self._source}))
+        evidence: dict[str, Any] = {"agent": self.agent, "language": self.language,
+                                    "sample_rate": self.rate, "source": self._source}
+        if self._tap:
+            evidence["tap"] = self._tap
+        self.inject(Event("call.started", self.call_id, 0.0, None, evidence))
 
     @property
     def seq(self) -> int:

@@ -137,6 +137,9 @@ def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path
     assert types[0] == "call.started" and types[-1] == "call.ended"
     started = got[0]["evidence"]
     assert started["agent"] == "8107" and started["source"] == "sip"
+    # Which trunk, and how the roles were decided, with the customer's number masked.
+    assert started["tap"]["trunk"] == "sbc" and started["tap"]["basis"] == "metadata"
+    assert "13800138000" not in json.dumps(started)
     assert {e["party"] for e in got if e["type"] == "talk.start"} == {"customer", "agent"}
     (cut,) = [e for e in got if e["type"] == "interruption"]
     # The demo's cut-in is LEAD_S into this call, give or take the jitter buffer.
