@@ -36,7 +36,8 @@ def secret_path(cfg: Config) -> Path:
 
 
 class Service:
-    def __init__(self, cfg: Config, *, host: str | None = None, port: int | None = None) -> None:
+    def __init__(self, cfg: Config, *, host: str | None = None, port: int | None = None,
+                 realtime: bool = True) -> None:
         self.cfg = cfg
         coaching = load_coaching(cfg)  # a broken playbook stops us here, with file and line
         try:
@@ -54,7 +55,8 @@ class Service:
                 ssl = ssl_context(cfg.server.tls_cert, cfg.server.tls_key)
             except (OSError, ValueError) as e:
                 raise UserError(f"server.tls_cert: cannot load the certificate ({e})") from None
-        self.transcription = Transcription(cfg.asr)
+        # A replay faster than real time must not drop audio to keep up.
+        self.transcription = Transcription(cfg.asr, realtime=realtime)
         self.server = AssistServer(host or cfg.server.host,
                                    cfg.server.port if port is None else port,
                                    secret=self.secret, on_feedback=self._feedback,
@@ -129,7 +131,7 @@ async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
               host: str | None, port: int | None, demo: bool = True) -> int:
     # With trunks configured the demo call is off unless a call is named.
     rec = read_call(call or DEMO_CALL) if (call or (demo and not cfg.trunks)) else None
-    svc = Service(cfg, host=host, port=port)
+    svc = Service(cfg, host=host, port=port, realtime=rec is None or speed == 1.0)
     await svc.start()
     urls = svc.urls(cfg.call.agent)
     print(f"assist is running on {svc.server.url}\n"
