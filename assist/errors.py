@@ -13,3 +13,10 @@ class ConfigError(UserError):
     def __init__(self, where: str, message: str) -> None:
         super().__init__(f"{where}: {message}")
         self.where = where
+
+
+def check(section: str, params: object, checks: list[tuple[str, bool, str]]) -> None:
+    """Raise ConfigError for the first failed (key, ok, what it must be) of a params object."""
+    for key, ok, want in checks:
+        if not ok:
+            raise ConfigError(f"{section}.{key}", f"must be {want}, got {getattr(params, key)!r}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
-from assist.errors import ConfigError
+from assist.errors import check
 
 
 class Talk(enum.Enum):
@@ -35,14 +35,12 @@ class VadParams:
     floor_db: float = -55.0  # dBFS below which a frame is never voiced
 
     def __post_init__(self) -> None:
-        if self.mode not in (0, 1, 2, 3):
-            raise ConfigError("vad.mode", f"must be 0, 1, 2 or 3, got {self.mode!r}")
-        if not 0.02 <= self.onset <= 1.0:
-            raise ConfigError("vad.onset", f"must be 0.02..1.0 s, got {self.onset!r}")
-        if not 0.04 <= self.hangover <= 3.0:
-            raise ConfigError("vad.hangover", f"must be 0.04..3.0 s, got {self.hangover!r}")
-        if not -90.0 <= self.floor_db <= 0.0:
-            raise ConfigError("vad.floor_db", f"must be -90..0 dBFS, got {self.floor_db!r}")
+        check("vad", self, [
+            ("mode", self.mode in (0, 1, 2, 3), "0, 1, 2 or 3"),
+            ("onset", 0.02 <= self.onset <= 1.0, "0.02..1.0 s"),
+            ("hangover", 0.04 <= self.hangover <= 3.0, "0.04..3.0 s"),
+            ("floor_db", -90.0 <= self.floor_db <= 0.0, "-90..0 dBFS"),
+        ])
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assist.errors import ConfigError
+from assist.errors import check
 from assist.events import Event, Party
 from assist.vad import Transition
 
@@ -27,12 +27,10 @@ class InterruptionParams:
     min_floor: float = 0.3
 
     def __post_init__(self) -> None:
-        if not 0.2 <= self.min_overlap <= 5.0:
-            raise ConfigError("interruption.min_overlap",
-                              f"must be 0.2..5.0 s, got {self.min_overlap!r}")
-        if not 0.0 <= self.min_floor <= 5.0:
-            raise ConfigError("interruption.min_floor",
-                              f"must be 0..5.0 s, got {self.min_floor!r}")
+        check("interruption", self, [
+            ("min_overlap", 0.2 <= self.min_overlap <= 5.0, "0.2..5.0 s"),
+            ("min_floor", 0.0 <= self.min_floor <= 5.0, "0..5.0 s"),
+        ])
 
 
 class InterruptionDetector:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from assist.errors import ConfigError
+from assist.errors import check
 from assist.events import Event
 
 
@@ -37,7 +37,7 @@ class PaceParams:
     self_tolerance: float = 0.4
 
     def __post_init__(self) -> None:
-        checks = [
+        check("pace", self, [
             ("target", 30.0 <= self.target <= 600.0, "30..600 characters a minute"),
             ("low", 0.1 <= self.low < 1.0, "0.1..1.0 (a factor of the target)"),
             ("high", 1.0 < self.high <= 5.0, "1.0..5.0 (a factor of the target)"),
@@ -47,10 +47,7 @@ class PaceParams:
             ("turn_gap", 0.1 <= self.turn_gap <= 10.0, "0.1..10 s"),
             ("baseline_speech", 5.0 <= self.baseline_speech <= 600.0, "5..600 s"),
             ("self_tolerance", 0.05 <= self.self_tolerance <= 2.0, "0.05..2.0"),
-        ]
-        for key, ok, want in checks:
-            if not ok:
-                raise ConfigError(f"pace.{key}", f"must be {want}, got {getattr(self, key)!r}")
+        ])
 
     @property
     def band(self) -> tuple[float, float]:
