@@ -86,7 +86,15 @@ class PartyPipeline:
         return step
 
     def _summary(self, start: float, end: float) -> SpurtFeatures:
-        frames = [ff for ft, ff in self._spurt if start - 1e-9 <= ft < end - 1e-9]
+        # Walk back from the newest frame: a chunk is the spurt's tail, so a long
+        # monologue costs the chunk, not the whole turn, every 2 s.
+        frames = []
+        for ft, ff in reversed(self._spurt):
+            if ft < start - 1e-9:
+                break
+            if ft < end - 1e-9:
+                frames.append(ff)
+        frames.reverse()
         return summarise(start, end, frames, FRAME_S, self._nuclei)
 
     def _close(self, change: Transition, step: Step) -> None:
