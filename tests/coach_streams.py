@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from assist.coach import Coach
+from assist.coach.coach import Coach
+from assist.coach.playbook import DEFAULT_DIR, load_playbooks
+from assist.detectors.phrases import PhraseSpotter
 from assist.events import Event
-from assist.phrases import PhraseSpotter
-from assist.playbook import DEFAULT_DIR, load_playbooks
 
 BOOKS = load_playbooks([DEFAULT_DIR])
 CALL = "call-1"

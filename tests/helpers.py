@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from assist.call.session import CallSession, LoopParams
 from assist.events import Event
 from assist.frames import Frame, samples_per_frame
-from assist.session import CallSession, LoopParams
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ import pytest
 from audio import Track, syllables
 from helpers import evidence, run_session
 
+from assist.audio.prosody import SpurtFeatures
 from assist.detectors.anger import AngerDetector, AngerParams
 from assist.errors import ConfigError
-from assist.prosody import SpurtFeatures
 
 
 def spurt(start: float, dur: float = 3.0, level: float = -20.0, pitch: float = 200.0,

@@ -2,8 +2,8 @@ import stat
 
 import pytest
 
-from assist.auth import TokenError, issue_token, load_or_create_secret, verify_token
-from assist.token_cli import main as token_main
+from assist.cli.token import main as token_main
+from assist.panel.auth import TokenError, issue_token, load_or_create_secret, verify_token
 
 SECRET = b"s" * 32
 NOW = 1_700_000_000.0

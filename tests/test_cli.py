@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from assist.auth import load_or_create_secret, verify_token
+from assist.panel.auth import load_or_create_secret, verify_token
 
 ROOT = Path(__file__).resolve().parents[1]
 

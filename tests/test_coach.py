@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from assist.coach import Coach, CoachParams
+from assist.coach.coach import Coach, CoachParams
 from assist.errors import UserError
 from tests.coach_streams import BOOKS, CALL, Loop, cards, ev, says
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from helpers import START, Collect
 
+from assist.call.hub import CallHub
+from assist.call.session import LoopParams
 from assist.config import Config, load_coaching
 from assist.errors import UserError
 from assist.events import Event
-from assist.hub import CallHub
-from assist.session import LoopParams
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from assist.config import load
 from assist.errors import ConfigError, UserError
-from assist.wav import read_call
+from assist.taps.wav import read_call
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,10 +6,10 @@ import pytest
 from audio import Track, syllables
 from helpers import evidence, of_type, run_session
 
+from assist.audio.vad import Transition
 from assist.detectors.interruption import InterruptionDetector, InterruptionParams
 from assist.errors import ConfigError
 from assist.events import Event
-from assist.vad import Transition
 
 F = 0.02
 

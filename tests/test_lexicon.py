@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assist.lexicon import lexical_cues, lexical_score
+from assist.detectors.lexicon import lexical_cues, lexical_score
 
 
 def kinds(text: str, language: str = "zh-CN") -> list[str]:

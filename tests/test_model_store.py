@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from assist import model_store, models_cli
-from assist.model_store import DownloadError, ModelEntry
+from assist.asr import model_store
+from assist.asr.model_store import DownloadError, ModelEntry
+from assist.cli import models as models_cli
 
 
 def model_zip(top: str = "vosk-model-test") -> bytes:

@@ -95,8 +95,8 @@ def test_syllable_rate_on_audio_follows_the_syllable_train() -> None:
 def test_pace_falls_back_to_syllables_when_the_agents_recogniser_fails() -> None:
     from helpers import START
 
+    from assist.call.session import CallSession, LoopParams
     from assist.frames import Frame
-    from assist.session import CallSession, LoopParams
 
     class Recogniser:  # stands in for a Vosk worker; only its failure matters here
         closed = False

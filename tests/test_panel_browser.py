@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from browser import ARGS, CHROMIUM, needs_chromium
 
-from assist.auth import issue_token
-from assist.panel_demo import demo_script, wires
-from assist.server import AssistServer
+from assist.panel.auth import issue_token
+from assist.panel.demo import demo_script, wires
+from assist.panel.server import AssistServer
 
 playwright = pytest.importorskip("playwright.async_api", reason="pip install playwright")
 pytestmark = [pytest.mark.integration, needs_chromium]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assist.phrases import PhraseSpotter, find_spots
+from assist.detectors.phrases import PhraseSpotter, find_spots
 from assist.textnorm import normalize
 from tests.coach_streams import BOOKS, ev, says
 

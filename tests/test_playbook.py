@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from assist.cli.prompts import main
+from assist.coach.playbook import DEFAULT_DIR, PlaybookError, load_playbooks
 from assist.errors import UserError
-from assist.playbook import DEFAULT_DIR, PlaybookError, load_playbooks
-from assist.prompts_cli import main
 
 GOOD = '''language = "zh-CN"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from helpers import START
 
+from assist.call.hub import CallHub
+from assist.call.session import LoopParams
 from assist.events import Event
-from assist.hub import CallHub
-from assist.session import LoopParams
-from assist.store import Store
+from assist.store.sqlite import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -82,12 +82,12 @@ def test_an_agents_taboo_phrase_reaches_the_page_from_the_real_spotter_and_coach
 
     from helpers import START
 
-    from assist.auth import issue_token
+    from assist.call.hub import CallHub
+    from assist.call.session import LoopParams
     from assist.config import Config, load_coaching
     from assist.events import Event
-    from assist.hub import CallHub
-    from assist.server import AssistServer
-    from assist.session import LoopParams
+    from assist.panel.auth import issue_token
+    from assist.panel.server import AssistServer
 
     secret = b"s" * 32
 

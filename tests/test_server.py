@@ -15,9 +15,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from assist.auth import issue_token
 from assist.events import Event, to_wire
-from assist.server import AssistServer
+from assist.panel.auth import issue_token
+from assist.panel.server import AssistServer
 
 SECRET = b"k" * 32
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -400,7 +400,7 @@ def test_pages_are_served_from_the_same_port_and_nothing_else():
 
 
 def test_wss_when_a_certificate_is_configured(tmp_path):
-    from assist.server import ssl_context
+    from assist.panel.server import ssl_context
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(

@@ -7,12 +7,12 @@ from pathlib import Path
 from audio import Track, syllables
 from helpers import START
 
+from assist.call.hub import CallHub
+from assist.call.session import LoopParams
 from assist.events import Event
 from assist.frames import Frame
-from assist.hub import CallHub
 from assist.privacy import mask
-from assist.session import LoopParams
-from assist.store import Store
+from assist.store.sqlite import Store
 
 
 def test_phone_id_and_card_numbers_keep_only_last_four() -> None:

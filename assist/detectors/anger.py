@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assist.audio.prosody import SpurtFeatures
 from assist.errors import ConfigError
 from assist.events import Event
-from assist.prosody import SpurtFeatures
 
 LEVELS = ("calm", "tense", "angry")
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assist.audio.vad import Transition
 from assist.errors import check
 from assist.events import Event, Party
-from assist.vad import Transition
 
 
 @dataclass(frozen=True, slots=True)

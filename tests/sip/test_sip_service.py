@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from assist.auth import issue_token, load_or_create_secret
+from assist.panel.auth import issue_token, load_or_create_secret
 from tests.browser import ARGS, CHROMIUM
 from tests.sip.rtp import write_pcap
 from tests.sip.sipkit import free_port, run_sipp

@@ -14,15 +14,21 @@ from datetime import datetime
 from typing import Any
 
 from assist.asr.text import count_units
+from assist.audio.prosody import (
+    FrameAnalyzer,
+    FrameFeatures,
+    NucleiParams,
+    SpurtFeatures,
+    summarise,
+)
+from assist.audio.vad import TalkTracker, Transition, VadParams, VoiceDetector
 from assist.detectors.anger import AngerDetector, AngerParams
 from assist.detectors.interruption import InterruptionDetector, InterruptionParams
+from assist.detectors.lexicon import lexical_cues, lexical_score
 from assist.detectors.pace import PaceDetector, PaceParams
 from assist.events import PARTIES, Event, Party, to_wire
 from assist.frames import FRAME_MS, Frame
-from assist.lexicon import lexical_cues, lexical_score
 from assist.privacy import mask, mask_words
-from assist.prosody import FrameAnalyzer, FrameFeatures, NucleiParams, SpurtFeatures, summarise
-from assist.vad import TalkTracker, Transition, VadParams, VoiceDetector
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +149,7 @@ class CallSession:
         self.anger = AngerDetector(call_id, params.anger)
         # Called with each event and its sequence number; may answer with more events.
         self.listeners: list[Callable[[Event, int], list[Event]]] = []
-        self.coach: Any = None  # set by assist.coaching when playbooks are loaded
+        self.coach: Any = None  # set by assist.coach.per_call when playbooks are loaded
         # Per-party recognisers (assist.asr.PartyRecognizer) when a model is loaded;
         # their finals then measure the agent's pace in recognised characters.
         self.recognizers: dict[Party, Any] = {}

@@ -19,8 +19,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from assist.auth import Claims
 from assist.events import dumps
+from assist.panel.auth import Claims
 
 DROPPABLE = frozenset({"transcript.partial"})
 # What a supervisor's floor list needs for each call it has not opened.

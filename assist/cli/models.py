@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from assist import model_store
+from assist.asr import model_store
 from assist.errors import UserError
 
 

@@ -1,6 +1,6 @@
 """A scripted call as events, to see and test the panel without audio.
 
-`python -m assist.panel_demo` serves the panel on loopback and plays the script
+`python -m assist.panel.demo` serves the panel on loopback and plays the script
 in a loop, printing an agent URL and a supervisor URL.  Tests and the panel
 bench publish the same script.
 """
@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from assist.auth import issue_token
+from assist.call.hub import Publisher
 from assist.events import Event, Party, to_wire
-from assist.hub import Publisher
+from assist.panel.auth import issue_token
 
 
 def _speech(call_id: str, party: Party, start: float, end: float, text: str) -> list[Event]:
@@ -101,7 +101,7 @@ async def play(publisher: Publisher, events: list[Event], agent: str | None,
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from assist.server import AssistServer
+    from assist.panel.server import AssistServer
 
     secret = secrets.token_bytes(32)
     server = AssistServer(args.host, args.port, secret=secret,
@@ -119,7 +119,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m assist.panel_demo")
+    p = argparse.ArgumentParser(prog="python -m assist.panel.demo")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--speed", type=float, default=1.0)

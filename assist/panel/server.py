@@ -26,9 +26,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from assist.auth import Claims, TokenError, verify_token
 from assist.events import dumps
-from assist.fanout import Fanout, Link, Outbox
+from assist.panel.auth import Claims, TokenError, verify_token
+from assist.panel.fanout import Fanout, Link, Outbox
 
 PROTOCOL_VERSION = 1
 WS_PATH = "/ws"
@@ -36,7 +36,7 @@ WEB_ROOT = Path(__file__).parent / "web"
 FEEDBACK_ACTIONS = ("used", "dismissed")
 CLIENT_TYPES = ("hello", "subscribe", "unsubscribe", "resume", "feedback", "ping")
 
-log = logging.getLogger("assist.server")
+log = logging.getLogger("assist.panel.server")
 
 FeedbackCallback = Callable[[str, str, str, str | None], None]
 
@@ -55,7 +55,7 @@ def ssl_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
 
 
 class AssistServer:
-    """Serves assist/web/ over HTTP(S) and events over ws(s)://host:port/ws."""
+    """Serves assist/panel/web/ over HTTP(S) and events over ws(s)://host:port/ws."""
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from typing import Any
 from assist.errors import UserError
 from assist.events import EVENT_TYPES, PARTIES
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")

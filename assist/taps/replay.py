@@ -10,9 +10,9 @@ import asyncio
 import time
 from datetime import datetime
 
+from assist.call.hub import CallHub
 from assist.frames import Frame
-from assist.hub import CallHub
-from assist.wav import Recording
+from assist.taps.wav import Recording
 
 
 async def replay(rec: Recording, hub: CallHub, call_id: str, *, speed: float = 1.0,

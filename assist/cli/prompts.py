@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections import Counter
 
+from assist.coach.playbook import DEFAULT_DIR, PlaybookError, load_playbooks
+from assist.detectors.phrases import find_spots
 from assist.errors import UserError
-from assist.phrases import find_spots
-from assist.playbook import DEFAULT_DIR, PlaybookError, load_playbooks
 from assist.textnorm import normalize
 
 

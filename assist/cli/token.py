@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from assist.auth import DEFAULT_TTL, Role, issue_token, load_or_create_secret
+from assist.panel.auth import DEFAULT_TTL, Role, issue_token, load_or_create_secret
 
 DEFAULT_SECRET_FILE = Path("data") / "panel-secret"
 

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from assist.coach import Coach
+from assist.coach.coach import Coach
+from assist.coach.playbook import Playbooks
+from assist.detectors.phrases import PhraseSpotter
 from assist.events import Event
-from assist.phrases import PhraseSpotter
-from assist.playbook import Playbooks
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from assist.call.session import CallSession, LoopParams
 from assist.errors import UserError
 from assist.events import Event
 from assist.frames import Frame
-from assist.session import CallSession, LoopParams
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from assist.errors import UserError
-from assist.store import Archive, purge
+from assist.store.sqlite import Archive, purge
 
 FLAGS = ("interruption", "pace.drift", "anger", "phrase", "suggestion", "feedback",
          "transcript.final", "call.started", "call.ended")

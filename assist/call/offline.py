@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
+from assist.audio.prosody import SpurtFeatures
+from assist.call.session import LoopParams, PartyPipeline
 from assist.detectors.anger import AngerParams, arousal, make_baseline, squash
 from assist.frames import samples_per_frame
-from assist.prosody import SpurtFeatures
-from assist.session import LoopParams, PartyPipeline
 
 TELEPHONE_RATE = 8000
 

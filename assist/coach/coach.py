@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from assist.coach.playbook import Entry, Playbooks, Trigger
 from assist.errors import UserError
 from assist.events import Event
-from assist.playbook import Entry, Playbooks, Trigger
 from assist.textnorm import mask_numbers, normalize
 
 FEEDBACK_ACTIONS = ("used", "dismissed")

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from assist.coach.playbook import Entry, Playbooks
 from assist.events import Event
-from assist.playbook import Entry, Playbooks
 from assist.textnorm import mask_numbers, normalize
 
 _TRANSCRIPTS = ("transcript.partial", "transcript.final")

@@ -24,7 +24,7 @@ from typing import TextIO
 from assist.asr.model import model_files_problem
 from assist.errors import UserError
 
-MANIFEST = Path(__file__).resolve().parent.parent / "models" / "manifest.toml"
+MANIFEST = Path(__file__).resolve().parents[2] / "models" / "manifest.toml"
 CHUNK = 64 * 1024
 
 

@@ -61,9 +61,9 @@ class _Printer:
 
 
 def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
-    from assist.hub import CallHub
-    from assist.replay import replay
-    from assist.wav import read_call
+    from assist.call.hub import CallHub
+    from assist.taps.replay import replay
+    from assist.taps.wav import read_call
 
     rec = read_call(args.call)
     speed = 0.0 if args.fast else args.speed
@@ -71,7 +71,7 @@ def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
     call_id = args.call_id or f"replay-{rec.path.stem}-{start:%Y%m%dT%H%M%S}"
 
     async def go() -> None:
-        from assist.transcription import Transcription
+        from assist.asr.transcription import Transcription
 
         tr = Transcription(cfg.asr, realtime=speed == 1.0)
         await tr.load()
@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
-    from assist import token_cli
+    from assist.cli import token as token_cli
     from assist.service import secret_path
 
     rest = list(args.rest)
@@ -104,9 +104,9 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
-    from assist import review
+    from assist.cli import calls
 
-    return review.main(args.rest, cfg.store_path)
+    return calls.main(args.rest, cfg.store_path)
 
 
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
@@ -127,9 +127,9 @@ def _module_main(module: str) -> Any:
 PASSTHROUGH = (
     ("token", "print a panel token (token --agent ID | --supervisor)", cmd_token),
     ("models", "list or download speech models (models --help)",
-     _module_main("assist.models_cli")),
+     _module_main("assist.cli.models")),
     ("prompts", "check playbooks, try phrase rules (prompts --help)",
-     _module_main("assist.prompts_cli")),
+     _module_main("assist.cli.prompts")),
     ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
     ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
 )

@@ -1,0 +1,1 @@
+"""Per-frame audio analysis: voice activity, talk state and prosody."""

@@ -1,0 +1,1 @@
+"""One call: the hub that starts, feeds and ends calls, and the session that runs them."""

@@ -1,0 +1,1 @@
+"""The coach: playbooks, and the suggestions they raise on a call's events."""

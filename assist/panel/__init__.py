@@ -1,0 +1,1 @@
+"""The panel server: websockets, fan-out, tokens and the pages."""

@@ -1,0 +1,1 @@
+"""The store: calls and their events kept for review."""
