@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
+
+# Re-exported: an event names its party as a frame does.
+from assist.frames import PARTIES as PARTIES
+from assist.frames import Party as Party
 
 SCHEMA_VERSION = 1
-
-Party = Literal["customer", "agent"]
-PARTIES: tuple[Party, Party] = ("customer", "agent")
 
 # The vocabulary.  Panels switch on `type`; unknown types must be ignored by clients.
 EVENT_TYPES = frozenset(

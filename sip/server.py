@@ -25,7 +25,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from assist.call.hub import CallSink
+from assist.frames import CallSink
 from sip import digest
 from sip.forked import End, Join, Leg, Pairer, Start, leg_from
 from sip.media import TapPort, make_frame

@@ -20,23 +20,6 @@ from assist.frames import Frame
 log = logging.getLogger(__name__)
 
 
-class CallSink(Protocol):
-    def start_call(
-        self,
-        call_id: str,
-        *,
-        agent: str | None,
-        rate: int,
-        language: str | None = None,
-        source: str = "replay",
-        meta: dict[str, Any] | None = None,
-    ) -> None: ...
-
-    def feed(self, call_id: str, frame: Frame) -> None: ...
-
-    def end_call(self, call_id: str, reason: str = "hangup") -> None: ...
-
-
 class Publisher(Protocol):
     """Where serialised events go (websocket fan-out, store).  Must never block."""
 
