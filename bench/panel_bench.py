@@ -143,8 +143,41 @@ def capacity_point(n: int, seconds: float = 6.0, port: int = 18877) -> dict[str,
             "p95_ms": round(pct(lat_ms, 95), 1) if lat_ms else None}
 
 
+async def stalled_publish(n: int = 6000) -> dict[str, float]:
+    """What one publish costs while a panel has stopped reading (its outbox full)."""
+    from websockets.asyncio.client import connect
+
+    server = AssistServer("127.0.0.1", 0, secret=SECRET, queue_limit=32,
+                          queue_hard_limit=100_000)
+    await server.start()
+    try:
+        ws = await connect(f"ws://127.0.0.1:{server.port}/ws", max_queue=1)
+        tok = issue_token(SECRET, role="agent", agent="1001", now=time.time())
+        await ws.send(json.dumps({"type": "hello", "v": 1, "token": tok}))
+        while not server._links:
+            await asyncio.sleep(0.01)
+        script = wires(demo_script("slow", "1001"))
+        server.publish(script[0], agent="1001")
+        base = dict(script[1], type="transcript.partial",
+                    evidence={"text": "字" * 400, "start": 0.0, "end": 1.0})
+        costs = []
+        for i in range(n):
+            w = dict(base, seq=i + 2)
+            t0 = time.perf_counter()
+            server.publish(w, agent="1001")
+            costs.append((time.perf_counter() - t0) * 1000)
+            if i % 500 == 0:
+                await asyncio.sleep(0)
+        await ws.close()
+    finally:
+        await server.stop()
+    return {"publishes": n, "p50_ms": round(pct(costs, 50), 3),
+            "p99_ms": round(pct(costs, 99), 3), "max_ms": round(max(costs), 3)}
+
+
 def run(points: tuple[int, ...] = (100, 250, 500, 1000)) -> dict[str, object]:
-    result: dict[str, object] = {"page_latency": asyncio.run(page_latency())}
+    result: dict[str, object] = {"page_latency": asyncio.run(page_latency()),
+                                 "stalled_publish": asyncio.run(stalled_publish())}
     curve = []
     for n in points:
         pt = capacity_point(n)

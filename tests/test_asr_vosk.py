@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,41 +42,45 @@ class Run:
     events: list[Event]
     spans: list[tuple[float, float]]
     rec: PartyRecognizer
-    feed_max: float
-    loop_gap_max: float
+    threads: Threads
     seen: float
     decode_wall: float = 0.0
     partials: list[Event] = field(default_factory=list)
     finals: list[Event] = field(default_factory=list)
 
 
-async def stream(model, pcm, mask, params) -> tuple[list[Event], PartyRecognizer, float, float]:
+@dataclass
+class Threads:
+    """Which threads decoded audio and which delivered events (by name)."""
+
+    decoded: set[str] = field(default_factory=set)
+    emitted: set[str] = field(default_factory=set)
+    loop: str = ""
+
+
+async def stream(model, pcm, mask, params) -> tuple[list[Event], PartyRecognizer, Threads]:
     loop = asyncio.get_running_loop()
     got: list[Event] = []
-    rec = PartyRecognizer(model, RATE, "call-1", "customer", got.append, loop, params)
+    threads = Threads(loop=threading.current_thread().name)
+
+    def emit(e: Event) -> None:
+        threads.emitted.add(threading.current_thread().name)
+        got.append(e)
+
+    rec = PartyRecognizer(model, RATE, "call-1", "customer", emit, loop, params)
+    decode = rec._decode
+
+    def watched(frames) -> None:
+        threads.decoded.add(threading.current_thread().name)
+        decode(frames)
+
+    rec._decode = watched  # type: ignore[method-assign]
     fs = frames(pcm, RATE)
-    gaps = [0.0]
-    stop = False
-
-    async def heartbeat() -> None:
-        last = time.perf_counter()
-        while not stop:
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    hb = asyncio.create_task(heartbeat())
-    feed_max = 0.0
     for f, talking in zip(fs, mask(fs), strict=True):
-        t0 = time.perf_counter()
         rec.feed(f, talking)
-        feed_max = max(feed_max, time.perf_counter() - t0)
     rec.close(fs[-1].t + fs[-1].duration)
     await rec.idle()
-    stop = True
-    await hb
-    return got, rec, feed_max, max(gaps)
+    return got, rec, threads
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +94,10 @@ def run(model) -> Run:
     a_span = (2.0, 2.0 + len(a) / RATE)
     b_span = (a_span[1] + 3.0, a_span[1] + 3.0 + len(b) / RATE)
     spans = [a_span, b_span]
-    events, rec, feed_max, gap = asyncio.run(
+    events, rec, threads = asyncio.run(
         stream(model, pcm, lambda fs: talking_mask(fs, spans), RecognizerParams(max_backlog=None))
     )
-    r = Run(events, spans, rec, feed_max, gap, len(pcm) / RATE)
+    r = Run(events, spans, rec, threads, len(pcm) / RATE)
     r.partials = [e for e in events if e.type == "transcript.partial"]
     r.finals = [e for e in events if e.type == "transcript.final"]
     return r
@@ -156,8 +160,10 @@ def test_only_speech_and_padding_are_fed(run):
 def test_feeding_never_blocks_and_decoding_never_stalls_the_loop(run):
     # Several seconds of decoding happened on the worker thread meanwhile.
     assert run.rec.stats.cpu_s > 0.5
-    assert run.feed_max < 0.005
-    assert run.loop_gap_max < 0.1
+    # The decoder ran only on the party's worker thread, never on the loop's; its results
+    # came back to the loop.  (How long a feed takes is measured by `make bench`.)
+    assert run.threads.decoded and all(n.startswith("asr-customer") for n in run.threads.decoded)
+    assert run.threads.emitted == {run.threads.loop}
 
 
 @needs_espeak
@@ -166,12 +172,12 @@ def test_an_overloaded_recogniser_drops_audio_instead_of_falling_behind(model):
     pcm = np.concatenate([silence(0.5, RATE), a, silence(0.5, RATE)])
     span = (0.5, 0.5 + len(a) / RATE)
     params = RecognizerParams(max_backlog=0.3)
-    events, rec, feed_max, _ = asyncio.run(
+    events, rec, threads = asyncio.run(
         stream(model, pcm, lambda fs: talking_mask(fs, [span]), params)
     )
     assert rec.stats.dropped_s > 0.2
     assert rec.stats.fed_s + rec.stats.dropped_s == pytest.approx(span[1] - span[0] + 2 * PAD, 0.1)
-    assert feed_max < 0.005
+    assert threads.loop not in threads.decoded
     for e in events:  # whatever was recognised is still placed in the right window
         for w in e.evidence.get("words", []):
             assert span[0] - PAD <= w["start"] < w["end"] <= span[1] + PAD

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import ssl
 import subprocess
@@ -61,6 +62,12 @@ class Floor:
         self.pub(call_id, "call.started", agent=agent, language="zh-CN", sample_rate=8000,
                  source="test")
 
+    async def linked(self, n):
+        """The server's links once `n` panels have said hello (the state, not a guess)."""
+        while len(self.server._links) < n:
+            await asyncio.sleep(0.01)
+        return list(self.server._links)
+
     @property
     def ws_url(self):
         return f"ws://127.0.0.1:{self.server.port}/ws"
@@ -73,14 +80,21 @@ class Floor:
         return ws, welcome
 
 
-async def drain(ws, quiet=0.3):
-    """Every message until the link has been quiet for `quiet` seconds."""
+async def drain(ws):
+    """Every message the server queued for this link so far.
+
+    A ping's reply goes through the same ordered outbox as events, so once it is
+    back everything queued before it has arrived: no guessing from quiet time.
+    """
+    ref = f"drain-{next(_REFS)}"
+    await ws.send(json.dumps({"type": "ping", "ref": ref}))
     out = []
-    while True:
-        try:
-            out.append(json.loads(await asyncio.wait_for(ws.recv(), quiet)))
-        except TimeoutError:
-            return out
+    while (msg := json.loads(await ws.recv())) != {"type": "ok", "for": "ping", "ref": ref}:
+        out.append(msg)
+    return out
+
+
+_REFS = itertools.count()
 
 
 async def until_closed(ws):
@@ -308,26 +322,23 @@ def test_slow_panel_loses_partials_never_flags_and_never_slows_publish():
             # A panel that stops reading: the kernel buffers fill, then its outbox.
             ws = await connect(f.ws_url, max_queue=1)
             await ws.send(json.dumps({"type": "hello", "v": 1, "token": token()}))
-            await asyncio.sleep(0.1)
-            flags, worst = [], 0.0
+            (link,) = await f.linked(1)
+            flags, deepest = [], 0
             for i in range(6000):
-                t0 = time.perf_counter()
                 if i % 20 == 0:
                     flags.append(f.pub("c1", "interruption", "agent", onset=i, overlap=0.7,
                                        min_overlap=0.6)["seq"])
                 else:
                     f.pub("c1", "transcript.partial", "customer", text="字" * 400, start=i,
                           end=i + 1)
-                worst = max(worst, time.perf_counter() - t0)
+                # Publishing never waits for the panel: it only queues, and the queue
+                # stays at its limit by dropping stale partials (so each publish does
+                # bounded work).  How long a publish takes is in `make bench`.
+                deepest = max(deepest, len(link.outbox))
                 if i % 500 == 0:
                     await asyncio.sleep(0)  # let the writer run as the loop would
-            assert worst < 0.01, f"publish took {worst * 1000:.1f} ms"
-            msgs = []
-            while True:
-                try:
-                    msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
-                except TimeoutError:
-                    break
+            assert deepest <= 32
+            msgs = await drain(ws)
             got = events(msgs)
             assert [e["seq"] for e in got if e["type"] == "interruption"] == flags
             partials = [e for e in got if e["type"] == "transcript.partial"]
@@ -344,7 +355,7 @@ def test_a_stalled_panel_past_the_hard_limit_is_closed_and_resumes_everything():
             f.start_call("c1", "1001")
             ws = await connect(f.ws_url, max_queue=1)
             await ws.send(json.dumps({"type": "hello", "v": 1, "token": token()}))
-            await asyncio.sleep(0.1)
+            await f.linked(1)
             for i in range(3000):
                 f.pub("c1", "phrase", "agent", rule="r", text="不知道" * 100, instead="我帮您确认")
                 if i % 100 == 0:

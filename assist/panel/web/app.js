@@ -42,12 +42,39 @@ function lastEnded() {
   return [...calls.values()].filter((c) => !c.active).at(-1) || null;
 }
 
+// Why the page cannot sign in, in the page's language, and how to get in.
+const REFUSALS = { "token expired": "tokenExpired", "bad token signature": "tokenBad",
+  "malformed token": "tokenBad", "malformed token payload": "tokenBad", "missing token": "tokenMissing" };
+
+function refusal(reason) {
+  const key = REFUSALS[reason];
+  return key ? t(key) : reason;
+}
+
+function signinHelp() {
+  const box = document.createElement("section");
+  box.className = "quiet signin";
+  box.dataset.test = "signin";
+  const h2 = document.createElement("h2");
+  h2.textContent = t(status[2] === "" || status[2] === "missing token" ? "noToken" : "signinFailed");
+  const how = document.createElement("p");
+  how.textContent = t("tokenHow");
+  const cmd = document.createElement("code");
+  cmd.textContent = `python -m assist token --agent ${t("tokenAgentId")} --url ${location.origin}/`;
+  box.append(h2, how, cmd);
+  return box;
+}
+
 function layout() {
   document.title = role === "supervisor" ? t("floorTitle") : t("title");
   langBtn.textContent = t("lang");
   whoEl.textContent = role === "supervisor" ? t("supervisorRole") : role ? t("agentRole", { id: me }) : t("title");
   renderStatus();
   root.replaceChildren();
+  if (role === null && status[0] === "refused") {
+    root.append(signinHelp());
+    return;
+  }
   document.body.className = role === "supervisor" && !viewing ? "wide" : "narrow";
   if (role === "supervisor" && !viewing) {
     renderFloor(root, calls, openCall);
@@ -62,6 +89,7 @@ function layout() {
   }
   root.append(panel.root);
   panel.readonly = role === "supervisor";
+  panel.waitingFor = role === "agent" ? me : "";
   const c = role === "supervisor" ? calls.get(viewing) : currentCall();
   panel.show(c || null, c ? null : lastEnded());
 }
@@ -90,7 +118,7 @@ function renderStatus() {
   const [s, n, reason] = status;
   statusEl.className = `status ${s}`;
   statusEl.dataset.state = s;
-  statusEl.textContent = t(s, { n, reason: reason || "" });
+  statusEl.textContent = t(s, { n, reason: refusal(reason || "") });
 }
 
 const link = new Link({
@@ -102,7 +130,10 @@ const link = new Link({
     role = w.role; me = w.role === "agent" ? w.agent : null;
     if (first) layout();
   },
-  onError: (e) => { if (e.code === "auth" || e.code === "version") status = ["refused", 0, e.message]; renderStatus(); },
+  onError: (e) => {
+    if (e.code === "auth" || e.code === "version") { status = ["refused", 0, e.message]; if (role === null) layout(); }
+    renderStatus();
+  },
 });
 link.onOpened = (callId) => {
   // A full stream of this call follows: rebuild it from its first event.
@@ -122,6 +153,6 @@ setInterval(() => {
   else panel.tick();
 }, 1000);
 
+if (!token) status = ["refused", 0, "missing token"];
 layout();
-if (!token) status = ["refused", 0, "no token in the address"], renderStatus();
-else link.start();
+if (token) link.start();

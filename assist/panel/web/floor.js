@@ -13,15 +13,28 @@ function now(c) {
   return c.active ? c.lastT + Math.max(0, (performance.now() - c.lastWall) / 1000) : c.lastT;
 }
 
+const LEVELS = ["calm", "tense", "angry"];
+
+// A row's flags.  A live call shows its state now (and how bad it got, if worse);
+// an ended call shows the worst it reached and every kind of flag it raised.
 export function chips(c, at) {
   const out = [];
-  if (c.anger && c.anger.level !== "calm") out.push([`anger ${c.anger.level}`, t(c.anger.level)]);
-  const live = c.interruptions.filter((i) => i.end === null).length;
+  const now = c.anger?.level || "calm";
+  if (!c.active) {
+    if (c.worst !== "calm") out.push([`anger ${c.worst}`, t(c.worst)]);
+  } else {
+    if (now !== "calm") out.push([`anger ${now}`, t(now)]);
+    if (LEVELS.indexOf(c.worst) > LEVELS.indexOf(now)) out.push(["peak", t("flagPeak", { level: t(c.worst) })]);
+  }
+  const live = c.active ? c.interruptions.filter((i) => i.end === null).length : 0;
   if (c.interruptions.length) out.push([`interruption${live ? " live" : ""}`, t("flagInterrupt", { n: c.interruptions.length })]);
-  if (c.drift && c.drift.over === null) out.push(["drift", t("flagDrift", { dir: t(c.drift.direction === "slow" ? "slow" : "fast") })]);
+  const driftNow = c.active && c.drift && c.drift.over === null ? c.drift.direction : null;
+  for (const dir of c.drifts) {
+    out.push([`drift${dir === driftNow ? " live" : ""}`, t("flagDrift", { dir: t(dir === "slow" ? "slow" : "fast") })]);
+  }
   if (c.phrases.length) out.push(["phrase", t("flagPhrase", { n: c.phrases.length })]);
-  const open = [...c.suggestions.values()].filter((s) => s.state === "open").length;
-  if (open) out.push(["sugg", t("flagSugg", { n: open })]);
+  const n = c.active ? [...c.suggestions.values()].filter((s) => s.state === "open").length : c.suggestions.size;
+  if (n) out.push(["sugg", t("flagSugg", { n })]);
   return out;
 }
 
@@ -45,23 +58,29 @@ export function renderFloor(root, calls, onOpen) {
 
 const RECENT = 10;
 
+const COLUMNS = [["agent", "colAgent"], ["callid", "colCall"], ["dur", "colDur"], ["flags", "colFlags"], ["open", null]];
+
 function table(rows, onOpen, extra = "") {
   const table = cell("table", `floor ${extra}`.trim());
+  const cols = cell("colgroup");
+  for (const [cls] of COLUMNS) cols.append(cell("col", cls));
   const hr = cell("tr");
-  for (const k of ["colAgent", "colCall", "colDur", "colFlags"]) hr.append(cell("th", null, t(k)));
-  table.append(cell("thead"), cell("tbody"));
+  for (const [cls, k] of COLUMNS) hr.append(cell("th", cls, k ? t(k) : ""));
+  table.append(cols, cell("thead"), cell("tbody"));
   table.tHead.append(hr);
   for (const { c, at, u } of rows) {
     const tr = cell("tr", u >= 100 ? "hot" : u >= 30 ? "warm" : "");
     tr.dataset.call = c.id;
     tr.dataset.urgency = String(u);
     tr.tabIndex = 0;
+    tr.title = t("openCallTitle", { id: c.id });
+    tr.setAttribute("role", "link");
     tr.addEventListener("click", () => onOpen(c.id));
     tr.addEventListener("keydown", (e) => { if (e.key === "Enter") onOpen(c.id); });
     const flags = cell("td", "flags");
     for (const [cls, text] of chips(c, at)) flags.append(cell("span", `chip ${cls}`, text));
     tr.append(cell("td", "agent", c.agent || "?"), cell("td", "callid", c.id),
-      cell("td", "dur", clock(at)), flags);
+      cell("td", "dur", clock(at)), flags, cell("td", "open", t("openCall")));
     table.tBodies[0].append(tr);
   }
   return table;

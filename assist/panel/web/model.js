@@ -1,5 +1,11 @@
 // One call as the page knows it, built only from events (pure: no DOM, no clock).
-export const RECENT = 15; // seconds of call time an alert stays up after it ends
+// How long (call-time seconds) a flag stays on screen once its behaviour has ended:
+// long enough to read, short enough that the panel shows what is happening now.
+export const GRACE = 4; // an interruption's alert and its cards, after it ended
+export const RECENT = 10; // a taboo phrase's alert, after it was said
+export const MAX_ALERTS = 2; // more than this and the most urgent one is pushed down
+export const MAX_CARDS = 2;
+const LEVELS = ["calm", "tense", "angry"];
 
 export function newCall(id) {
   return {
@@ -7,8 +13,8 @@ export function newCall(id) {
     lastT: 0, lastWall: 0, // call time of the newest event and when it arrived
     transcription: null, lines: [], partial: {},
     talk: { customer: [], agent: [] },
-    anger: null, angerScores: [],
-    pace: null, drift: null,
+    anger: null, angerScores: [], worst: "calm",
+    pace: null, drift: null, drifts: new Set(),
     interruptions: [], phrases: [],
     suggestions: new Map(),
   };
@@ -50,6 +56,7 @@ export function apply(c, ev, wallNow = 0) {
       break;
     case "anger":
       c.anger = { level: e.level, score: e.score, previous: e.previous, t: ev.t, seq: ev.seq };
+      if (LEVELS.indexOf(e.level) > LEVELS.indexOf(c.worst)) c.worst = e.level;
       if (typeof e.score === "number") pushScore(c, ev.t, e.score);
       break;
     case "pace":
@@ -58,13 +65,20 @@ export function apply(c, ev, wallNow = 0) {
       break;
     case "pace.drift":
       c.drift = { cpm: e.cpm, target: e.target ?? 120, direction: e.direction, kind: e.kind, t: ev.t, over: null, seq: ev.seq };
+      c.drifts.add(e.direction === "slow" ? "slow" : "fast");
       break;
     case "interruption":
       c.interruptions.push({ onset: e.onset ?? ev.t, overlap: e.overlap ?? 0, t: ev.t, end: null, seq: ev.seq });
       break;
     case "interruption.end": {
       const i = [...c.interruptions].reverse().find((x) => x.end === null && (e.onset === undefined || x.onset === e.onset));
-      if (i) { i.end = ev.t; i.overlap = e.overlap ?? i.overlap; }
+      if (i) {
+        i.end = ev.t; i.overlap = e.overlap ?? i.overlap;
+        // A card raised to stop this interruption has done its job once it is over.
+        for (const s of c.suggestions.values()) {
+          if (s.reasonType === "interruption" && s.reasonSeq === i.seq) s.until = ev.t + GRACE;
+        }
+      }
       break;
     }
     case "phrase":
@@ -78,7 +92,8 @@ export function apply(c, ev, wallNow = 0) {
         if (old && old.state === "open") old.state = "replaced";
       }
       c.suggestions.set(e.id, { id: e.id, priority: e.priority ?? 0, text: e.text,
-        reason: reasonText(e.reason), reasonType: e.reason?.type || "", expires: e.expires ?? null, t: ev.t, state: "open", seq: ev.seq });
+        reason: reasonText(e.reason), reasonType: e.reason?.type || "", reasonSeq: e.reason?.seq ?? null,
+        expires: e.expires ?? null, until: null, t: ev.t, state: "open", seq: ev.seq });
       break;
     case "feedback": {
       const s = c.suggestions.get(e.suggestion);
@@ -109,18 +124,33 @@ export function trend(c) {
   return d > 0.08 ? "rising" : d < -0.08 ? "easing" : "steady";
 }
 
-// Alerts that should be up at call time `now`, most serious first.
-export function alerts(c, now) {
+// The customer's latest anger score, from the same points the trend and sparkline use.
+export function score(c) {
+  return c.angerScores.at(-1)?.score ?? c.anger?.score ?? 0;
+}
+
+// The agent's pace now: a drift alert quotes this, not the figure it was raised with.
+export function paceNow(c) {
+  return c.pace && c.pace.t >= (c.drift?.t ?? -1) ? c.pace.cpm : c.drift?.cpm ?? null;
+}
+
+// Alerts that should be up at call time `now`, most urgent first.  Each leaves when its
+// behaviour ends (after a short grace); `more` counts the ones below the visible limit.
+export function alerts(c, now, limit = MAX_ALERTS) {
   const out = [];
   for (const i of c.interruptions) {
     if (i.end === null && c.active) out.push({ kind: "interruption", live: true, rank: 0, t: i.t, seq: i.seq, overlap: Math.max(i.overlap, now - i.onset) });
-    else if (i.end !== null && now - i.end < RECENT) out.push({ kind: "interruption", live: false, rank: 1, t: i.t, seq: i.seq, overlap: i.overlap });
+    else if (i.end !== null && now - i.end < GRACE) out.push({ kind: "interruption", live: false, rank: 3, t: i.t, seq: i.seq, overlap: i.overlap });
   }
   if (c.anger && c.anger.level === "angry") out.push({ kind: "anger", rank: 0, t: c.anger.t, seq: c.anger.seq, level: c.anger.level });
-  if (c.drift && (c.drift.over === null || now - c.drift.over < 3)) out.push({ ...c.drift, driftKind: c.drift.kind, kind: "drift", rank: 2 });
+  if (c.drift && (c.drift.over === null || now - c.drift.over < GRACE)) {
+    out.push({ ...c.drift, cpm: paceNow(c), driftKind: c.drift.kind, kind: "drift", rank: c.drift.over === null ? 2 : 3 });
+  }
   for (const p of c.phrases) if (now - p.t < RECENT) out.push({ ...p, kind: "phrase", rank: 1 });
   out.sort((a, b) => a.rank - b.rank || b.t - a.t);
-  return out.slice(0, 4);
+  const shown = out.slice(0, limit);
+  shown.more = out.length - shown.length;
+  return shown;
 }
 
 // How much a supervisor should look at this call now: higher first.
@@ -133,10 +163,11 @@ export function urgency(c, now) {
   return u;
 }
 
-export function openSuggestions(c) {
+// Cards on screen at call time `now` (default: the newest event's), most urgent first.
+export function openSuggestions(c, now = c.lastT, limit = MAX_CARDS) {
   return [...c.suggestions.values()]
-    .filter((s) => s.state === "open" && (s.expires === null || c.lastT <= s.expires))
-    .sort((a, b) => b.priority - a.priority || b.t - a.t).slice(0, 3);
+    .filter((s) => s.state === "open" && (s.expires === null || now <= s.expires) && (s.until === null || now <= s.until))
+    .sort((a, b) => b.priority - a.priority || b.t - a.t).slice(0, limit);
 }
 
 // The coach sends {type, t, seq, summary}; older forms send plain text.

@@ -1,6 +1,6 @@
 // The agent panel for one call: what the agent (or a supervisor looking over
 // their shoulder) sees.  Sections are re-rendered from the call model.
-import { alerts, openSuggestions, trend } from "./model.js";
+import { alerts, openSuggestions, paceNow, score, trend } from "./model.js";
 import { clock, t } from "./i18n.js";
 
 const WINDOW = 60; // seconds of call shown on the timeline
@@ -32,6 +32,7 @@ function whyText(s) {
 export class Panel {
   constructor(root, { readonly = false, onFeedback = () => {} } = {}) {
     this.root = root;
+    this.waitingFor = ""; // the agent id whose calls this panel shows
     this.readonly = readonly;
     this.onFeedback = onFeedback;
     this.call = null;
@@ -46,6 +47,7 @@ export class Panel {
       const quiet = h("section", { class: "quiet", "data-test": "quiet" },
         h("div", { class: "quiet-mark", text: "☎" }),
         h("h2", { text: t("waiting") }),
+        this.waitingFor ? h("p", { "data-test": "waiting-for", text: t("waitingFor", { id: this.waitingFor }) }) : null,
         h("p", { text: t("waitingHint") }));
       if (lastCall) quiet.append(h("p", { class: "muted", text: t("lastCall", { id: lastCall.id, dur: clock(lastCall.lastT) }) }));
       this.root.append(quiet);
@@ -74,7 +76,7 @@ export class Panel {
     const now = this.now();
     this.renderHead(now);
     this.renderAlerts(now);
-    this.renderSuggestions();
+    this.renderSuggestions(now);
     this.renderGauges();
     this.renderTimeline(now);
     this.renderTranscript();
@@ -85,6 +87,7 @@ export class Panel {
     const now = this.now();
     this.renderHead(now);
     this.renderAlerts(now);
+    this.renderSuggestions(now); // cards leave on call time, between events too
     this.renderTimeline(now);
   }
 
@@ -99,7 +102,8 @@ export class Panel {
   }
 
   renderAlerts(now) {
-    const items = alerts(this.call, now).map((a) => {
+    const shown = alerts(this.call, now);
+    const items = shown.map((a) => {
       let title, hint;
       if (a.kind === "interruption") {
         const s = a.overlap.toFixed(1);
@@ -108,20 +112,22 @@ export class Panel {
       } else if (a.kind === "anger") {
         title = t("angerAlert", { level: t(a.level) }); hint = t("angerHint");
       } else if (a.kind === "drift") {
-        const cpm = Math.round(a.cpm);
+        const cpm = Math.round(a.cpm); // the pace now, as the meter shows it
         title = t(a.direction === "slow" ? "drift_slow" : "drift_fast", { cpm });
         hint = t(a.direction === "slow" ? "driftHintSlow" : "driftHint", { target: a.target });
       } else {
         title = t("phrase", { text: a.text }); hint = t("phraseHint", { instead: a.instead });
       }
-      return h("div", { class: `alert ${a.kind}${a.live ? " live" : ""}`, "data-kind": a.kind, "data-seq": a.seq },
+      const ending = a.kind === "interruption" ? !a.live : a.kind === "drift" && a.over !== null;
+      return h("div", { class: `alert ${a.kind}${a.live ? " live" : ""}${ending ? " ending" : ""}`, "data-kind": a.kind, "data-seq": a.seq },
         h("div", { class: "alert-title", text: title }), h("div", { class: "alert-hint", text: hint }));
     });
+    if (shown.more > 0) items.push(h("div", { class: "more", "data-test": "more-alerts", text: t("moreAlerts", { n: shown.more }) }));
     this.el.alerts.replaceChildren(...items);
   }
 
-  renderSuggestions() {
-    const open = openSuggestions(this.call);
+  renderSuggestions(now = this.now()) {
+    const open = openSuggestions(this.call, now);
     const key = open.map((s) => s.id).join("|");
     if (key === this.suggKey) return; // keep the buttons under the agent's pointer
     this.suggKey = key;
@@ -142,21 +148,23 @@ export class Panel {
   feedback(s, action) {
     s.state = action; // the card goes at once; the server's feedback event agrees later
     this.onFeedback(this.call.id, s.id, action);
-    this.renderSuggestions();
+    this.renderSuggestions(this.now());
   }
 
   renderGauges() {
     const c = this.call;
     const level = c.anger?.level || "calm";
-    const score = Math.max(0, Math.min(1, c.anger?.score ?? 0));
+    const value = Math.max(0, Math.min(1, score(c)));
     const tr = trend(c);
+    // A rising score is news only once it has moved the level; while calm it stays quiet.
+    const alarm = tr === "rising" && level !== "calm";
     const spark = sparkline(c.angerScores);
     const mood = h("div", { class: `gauge mood ${level}`, "data-test": "mood", "data-level": level },
       h("div", { class: "gauge-label", text: t("mood") }),
       h("div", { class: "levels" }, ...["calm", "tense", "angry"].map((l) =>
         h("span", { class: `lvl ${l}${l === level ? " on" : ""}`, text: t(l) }))),
-      h("div", { class: "bar" }, h("div", { class: "fill", style: `width:${(score * 100).toFixed(0)}%` })),
-      h("div", { class: "trend", "data-trend": tr, text: t(tr) }), spark);
+      h("div", { class: "bar" }, h("div", { class: "fill", style: `width:${(value * 100).toFixed(0)}%` })),
+      h("div", { class: `trend${alarm ? " alarm" : ""}`, "data-trend": tr, text: t(tr) }), spark);
     const p = c.pace;
     let pace;
     if (!p) {
@@ -165,14 +173,16 @@ export class Panel {
     } else {
       const max = p.target * 2;
       const pos = (v) => `${Math.max(0, Math.min(100, (100 * v) / max)).toFixed(1)}%`;
-      const state = p.cpm > p.band[1] ? "fast" : p.cpm < p.band[0] ? "slow" : "ok";
-      pace = h("div", { class: `gauge pace ${state}`, "data-test": "pace", "data-cpm": Math.round(p.cpm) },
+      const now = paceNow(c);
+      const cpm = Math.round(now);
+      const state = now > p.band[1] ? "fast" : now < p.band[0] ? "slow" : "ok";
+      pace = h("div", { class: `gauge pace ${state}`, "data-test": "pace", "data-cpm": cpm },
         h("div", { class: "gauge-label", text: t("pace") }),
-        h("div", { class: "big" }, h("b", { text: String(Math.round(p.cpm)) }), ` ${t("cpm")} · ${t(state)}`),
+        h("div", { class: "big" }, h("b", { text: String(cpm) }), ` ${t("cpm")} · ${t(state)}`),
         h("div", { class: "scale" },
           h("div", { class: "band", style: `left:${pos(p.band[0])};width:calc(${pos(p.band[1])} - ${pos(p.band[0])})` }),
           h("div", { class: "tick", style: `left:${pos(p.target)}` }),
-          h("div", { class: "needle", style: `left:${pos(p.cpm)}` })),
+          h("div", { class: "needle", style: `left:${pos(now)}` })),
         h("div", { class: "muted small", text: t("target", { n: p.target }) }));
     }
     this.el.gauges.replaceChildren(mood, pace);
