@@ -22,7 +22,8 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(b"fs:s3cret-pass").decode()
 async def play(port: int, meta: dict, pcm: np.ndarray, *, path: str = "/fork/fs",
                chunk: int = 320, headers: dict | None = None,
                subprotocol: str = "audio.jambonz.org") -> None:
-    async with connect(f"ws://127.0.0.1:{port}{path}", additional_headers=AUTH if headers is None else headers,
+    async with connect(f"ws://127.0.0.1:{port}{path}",
+                       additional_headers=AUTH if headers is None else headers,
                        subprotocols=[subprotocol]) as ws:
         assert ws.subprotocol == subprotocol
         await ws.send(json.dumps(meta))
