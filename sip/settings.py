@@ -40,3 +40,8 @@ class SipSettings:
         check_fields(self, "sip")
         if self.udp_port == 0 and self.tcp_port == 0:
             raise ConfigError("sip.udp_port", "enable at least one of udp_port, tcp_port")
+
+    @property
+    def bound(self) -> str | None:
+        """The address to bind, or None for all."""
+        return None if self.host in ("", "0.0.0.0") else self.host

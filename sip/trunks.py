@@ -103,7 +103,7 @@ def parse_trunks(text: str, filename: str = "<config>") -> tuple[Trunk, ...]:
         for i, table in enumerate(raw):
             name = table.get("name") if isinstance(table, dict) else None
             if not isinstance(name, str):
-                raise src.error(("trunks", i), "each [[trunks]] needs name = \"...\"",
+                raise src.error(("trunks", i), 'each [[trunks]] needs name = "..."',
                                 key=f"trunks[{i}]")
             sections.append((name, ("trunks", i), table))
     elif isinstance(raw, dict):
@@ -188,8 +188,10 @@ def _trunk(src: Source, name: str, path: tuple[str | int, ...], table: dict[str,
         if role not in ROLES:
             raise err("labels", f"label {label!r}: role must be customer or agent, got {role!r}")
     order = table.get("order", [])
-    if not isinstance(order, list) or any(r not in ROLES for r in order) or len(set(order)) < len(
-        order
+    if (
+        not isinstance(order, list)
+        or any(r not in ROLES for r in order)
+        or len(set(order)) < len(order)
     ):
         raise err("order", 'must list distinct roles by m= order, e.g. ["customer", "agent"]')
 
@@ -203,8 +205,11 @@ def _trunk(src: Source, name: str, path: tuple[str | int, ...], table: dict[str,
     agent_aor = regex("agent_aor")
     customer_aor = regex("customer_aor")
     caller_role = choice("caller_role", ROLES, None)
-    if mode == "siprec" and agent_aor is None and customer_aor is None and not (
-        labels_raw or order or caller_role
+    if (
+        mode == "siprec"
+        and agent_aor is None
+        and customer_aor is None
+        and not (labels_raw or order or caller_role)
     ):
         raise err("agent_aor", "a siprec trunk needs agent_aor, customer_aor, labels or order")
     for key in ("call_header", "role_header", "agent_header"):

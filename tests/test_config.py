@@ -192,7 +192,7 @@ def test_the_example_lists_every_key_at_its_default(section: str, key: str) -> N
 
 def test_the_example_has_no_key_the_config_does_not_know() -> None:
     doc = _example()
-    assert set(doc) <= {*SECTIONS, "data_dir"}
+    assert set(doc) <= {*SECTIONS, "data_dir", "fork"}
     assert doc["data_dir"] == Config().data_dir
     for section, table in doc.items():
         if section in SECTIONS:
