@@ -102,7 +102,7 @@ def parse_trunks(text: str, filename: str = "<config>") -> tuple[Trunk, ...]:
             name = table.get("name") if isinstance(table, dict) else None
             if not isinstance(name, str):
                 where = _where(filename, text, f"trunks[{i}]", r"\[\[\s*trunks\s*\]\]", i, None)
-                raise ConfigError(where, "each [[trunks]] needs name = \"...\"")
+                raise ConfigError(where, 'each [[trunks]] needs name = "..."')
             sections.append((name, r"\[\[\s*trunks\s*\]\]", {**table, "_index": i}))
     elif isinstance(raw, dict):
         for name, table in raw.items():
@@ -212,8 +212,10 @@ def _trunk(text: str, filename: str, name: str, header: str, table: dict[str, An
         if role not in ROLES:
             raise err("labels", f"label {label!r}: role must be customer or agent, got {role!r}")
     order = table.get("order", [])
-    if not isinstance(order, list) or any(r not in ROLES for r in order) or len(set(order)) < len(
-        order
+    if (
+        not isinstance(order, list)
+        or any(r not in ROLES for r in order)
+        or len(set(order)) < len(order)
     ):
         raise err("order", 'must list distinct roles by m= order, e.g. ["customer", "agent"]')
 
@@ -227,8 +229,11 @@ def _trunk(text: str, filename: str, name: str, header: str, table: dict[str, An
     agent_aor = regex("agent_aor")
     customer_aor = regex("customer_aor")
     caller_role = choice("caller_role", ROLES, None)
-    if mode == "siprec" and agent_aor is None and customer_aor is None and not (
-        labels_raw or order or caller_role
+    if (
+        mode == "siprec"
+        and agent_aor is None
+        and customer_aor is None
+        and not (labels_raw or order or caller_role)
     ):
         raise err("agent_aor", "a siprec trunk needs agent_aor, customer_aor, labels or order")
     for key in ("call_header", "role_header", "agent_header"):
