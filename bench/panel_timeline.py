@@ -29,17 +29,24 @@ WATCH = """() => {
   const mark = (key) => {
     const c = fresh();
     if (!c || key in seen) return;
-    seen[key] = Math.round(10 * (c.lastT + Math.max(0, (performance.now() - c.lastWall) / 1000))) / 10;
+    const t = c.lastT + Math.max(0, (performance.now() - c.lastWall) / 1000);
+    seen[key] = Math.round(10 * t) / 10;
   };
   const look = () => {
-    for (const a of document.querySelectorAll(".alert")) mark(`alert ${a.dataset.kind}: ${a.querySelector('.alert-title').textContent}`.replace(/[0-9.]+/g, "N"));
-    for (const c of document.querySelectorAll(".card")) mark(`card ${c.dataset.id}: ${c.querySelector('.say').textContent}`);
+    for (const a of document.querySelectorAll(".alert")) {
+      const title = a.querySelector(".alert-title").textContent.replace(/[0-9.]+/g, "N");
+      mark(`alert ${a.dataset.kind}: ${title}`);
+    }
+    for (const c of document.querySelectorAll(".card")) {
+      mark(`card ${c.dataset.id}: ${c.querySelector(".say").textContent}`);
+    }
     const m = document.querySelector("[data-test=mood]");
     if (m) mark(`mood ${m.dataset.level}`);
     const p = document.querySelector("[data-test=pace]");
     if (p) mark(`pace meter ${p.className.split(" ").at(-1)}`);
   };
-  new MutationObserver(look).observe(document.getElementById("root"), {childList: true, subtree: true});
+  new MutationObserver(look).observe(document.getElementById("root"),
+                                    {childList: true, subtree: true});
 }"""
 
 

@@ -200,7 +200,8 @@ def test_the_floor_shows_what_each_call_went_through_and_rows_open_it(demo):
             assert "查看" in await row.locator("td.open").inner_text()
             # The two tables' columns line up.
             cols = await pg.evaluate("""() => [...document.querySelectorAll('table.floor')]
-                .map(t => [...t.tHead.rows[0].cells].map(c => Math.round(c.getBoundingClientRect().left)))""")
+                .map(t => [...t.tHead.rows[0].cells]
+                     .map(c => Math.round(c.getBoundingClientRect().left)))""")
             assert len(cols) == 2 and cols[0] == cols[1], cols
             await shot(pg, "demo-floor-zh.png")
             await ended.click()
@@ -228,7 +229,8 @@ def test_without_a_token_the_page_says_how_to_get_one_in_one_language():
             assert "python -m assist token --agent" in text and "班长" in text
             await pg.click("#lang")
             await pg.wait_for_selector("[data-test=signin] >> text=Ask your supervisor")
-            assert await pg.inner_text("#status") == "Cannot sign in: no sign-in token in the address"
+            assert await pg.inner_text("#status") == (
+                "Cannot sign in: no sign-in token in the address")
             assert not any("\u4e00" <= ch <= "\u9fff"
                            for ch in await pg.inner_text("[data-test=signin]"))
             await browser.close()
