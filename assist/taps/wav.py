@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import struct
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from assist.frames import SUPPORTED_RATES, samples_per_frame
 
 WAVE_FORMAT_PCM = 1
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+log = logging.getLogger("assist.taps.wav")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,70 +42,107 @@ class Recording:
             yield start / self.rate, c, a
 
 
-def _format_tag(path: Path) -> int | None:
-    """The WAVE format tag from the fmt chunk, or None if there is none to read."""
-    with path.open("rb") as f:
+# KSDATAFORMAT_SUBTYPE_PCM: the tail of an extensible fmt chunk's sub-format GUID.
+PCM_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+CONVERT = "sox IN -c 2 -r 8000 -b 16 -e signed OUT.wav"
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    tag: int  # the real format: an extensible file's sub-format
+    channels: int
+    rate: int
+    bits: int
+    data_at: int  # file offset of the audio
+    data_size: int  # bytes the header promises
+    file_size: int
+
+
+def _layout(p: Path) -> _Layout:
+    """Walk the RIFF chunks for fmt and data; a UserError for anything unreadable."""
+    size = p.stat().st_size
+    with p.open("rb") as f:
         head = f.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
+            raise UserError(f"{p}: not a WAV file (no RIFF/WAVE header, {size} bytes); "
+                            f"convert it with `{CONVERT}`")
+        fmt: bytes | None = None
         while True:
             chunk = f.read(8)
             if len(chunk) < 8:
-                return None
-            size = int.from_bytes(chunk[4:8], "little")
-            if chunk[:4] == b"fmt ":
-                body = f.read(min(size, 40))
-                if len(body) < 2:
-                    return None
-                tag = int.from_bytes(body[:2], "little")
-                if tag == WAVE_FORMAT_EXTENSIBLE and len(body) >= 26:
-                    tag = int.from_bytes(body[24:26], "little")
-                return tag
-            f.seek(size + (size & 1), 1)
+                what = "no fmt chunk" if fmt is None else "no data chunk"
+                raise UserError(f"{p}: WAV header ends early ({what}, {size} bytes): the file "
+                                "is cut short or not a recording; re-export it")
+            cid, csize = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"fmt ":
+                fmt = f.read(min(csize, 40))
+                if len(fmt) < 16:
+                    raise UserError(f"{p}: WAV header is cut short ({size} bytes, no complete "
+                                    "fmt chunk): not a whole recording; re-export it")
+                f.seek(csize - len(fmt) + (csize & 1), 1)
+            elif cid == b"data":
+                if fmt is None:
+                    raise UserError(f"{p}: WAV data comes before its fmt chunk; "
+                                    f"rewrite it with `{CONVERT}`")
+                break
+            else:
+                f.seek(csize + (csize & 1), 1)
+        tag, channels, rate = struct.unpack_from("<HHI", fmt)
+        bits = struct.unpack_from("<H", fmt, 14)[0]
+        if tag == WAVE_FORMAT_EXTENSIBLE:
+            if len(fmt) < 40:
+                raise UserError(f"{p}: WAV extensible fmt chunk is cut short; re-export it")
+            guid = fmt[24:40]
+            tag = int.from_bytes(guid[:2], "little") if guid[2:] == PCM_GUID_TAIL else -1
+        return _Layout(tag, channels, rate, bits, f.tell(), csize, size)
 
 
 def read_call(path: str | Path) -> Recording:
-    """Read and check a stereo call recording; every problem is a UserError saying what to do."""
+    """Read and check a stereo call recording; every problem is a UserError saying what to do.
+
+    Plain and extensible (WAVE_FORMAT_EXTENSIBLE) 16-bit PCM both read.  A file cut
+    short keeps the audio it has, with a warning saying how much is missing.
+    """
     p = Path(path)
     if not p.exists():
         raise UserError(f"{p}: no such file; give the path of a stereo WAV call recording")
     if p.is_dir():
         raise UserError(f"{p}: is a folder; give the path of a stereo WAV call recording")
-    tag = _format_tag(p)
-    if tag is None:
-        raise UserError(f"{p}: not a WAV file (no RIFF/WAVE header); convert it with "
-                        "`sox IN -b 16 -e signed OUT.wav`")
-    if tag != WAVE_FORMAT_PCM:
-        raise UserError(f"{p}: WAV is not plain PCM (format tag {tag:#x}); convert it with "
-                        "`sox IN -b 16 -e signed OUT.wav`")
-    try:
-        with wave.open(str(p), "rb") as w:
-            channels, width, rate, count = (
-                w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes())
-            if channels != 2:
-                raise UserError(
-                    f"{p}: has {channels} channel(s); replay needs stereo with the customer on "
-                    "the left and the agent on the right (`sox -M customer.wav agent.wav out.wav`)")
-            if width != 2:
-                raise UserError(f"{p}: samples are {8 * width}-bit; replay needs 16-bit PCM "
-                                "(`sox IN -b 16 OUT.wav`)")
-            if rate not in SUPPORTED_RATES:
-                raise UserError(f"{p}: sample rate {rate} Hz is not supported; use 8000 or 16000 "
-                                "(`sox IN -r 8000 OUT.wav`)")
-            raw = w.readframes(count)
-    except UserError:
-        raise
-    except (wave.Error, EOFError, RuntimeError, ValueError, OverflowError, struct.error) as e:
-        # The wave module raises more than wave.Error on torn chunk headers.
-        raise UserError(f"{p}: corrupt WAV ({type(e).__name__}: {e}); re-export the recording"
-                        ) from None
+    lay = _layout(p)
+    problems = []
+    if lay.tag != WAVE_FORMAT_PCM:
+        kind = {3: "32-bit float", 6: "A-law", 7: "µ-law", -1: "an unknown sub-format"}.get(
+            lay.tag, f"format {lay.tag:#x}")
+        problems.append(f"samples are {kind}, not PCM")
+    elif lay.bits != 16:
+        problems.append(f"samples are {lay.bits}-bit; replay needs 16-bit PCM")
+    if lay.channels != 2:
+        problems.append(f"has {lay.channels} channel(s); replay needs stereo with the customer "
+                        "on the left and the agent on the right")
+    if lay.rate not in SUPPORTED_RATES:
+        problems.append(f"sample rate {lay.rate} Hz is not supported; use 8000 or 16000")
+    if problems:
+        fix = [f"`{CONVERT}`"]
+        if lay.channels == 1:
+            fix = ["`sox -M customer.wav agent.wav -r 8000 -b 16 -e signed out.wav` "
+                   "(one mono file per party)"]
+        raise UserError(f"{p}: " + "; ".join(problems) + "; convert it with " + fix[0])
+    promised = lay.data_size
+    if promised in (0, 0xFFFFFFFF):  # a recorder that never went back to fill it in
+        promised = lay.file_size - lay.data_at
+    with p.open("rb") as f:
+        f.seek(lay.data_at)
+        raw = f.read(promised)
     usable = len(raw) // 4 * 4
-    if usable < count * 4:
-        # A truncated file: keep what is there, but say so rather than guessing silently.
-        if usable == 0:
-            raise UserError(f"{p}: WAV header promises {count} frames but holds no audio; "
-                            "the file is truncated, re-export it")
+    if usable == 0:
+        raise UserError(f"{p}: WAV holds no audio" + (
+            f" (the header promises {promised / 4 / lay.rate:.1f} s: the file is cut "
+            "short, re-export it)" if promised else ""))
+    if usable < promised // 4 * 4:
+        # Cut short (a copy or upload that stopped): keep what is there, and say so.
+        missing = (promised - usable) / 4 / lay.rate
+        log.warning("%s: the file is cut short: %.1f s of the %.1f s its header promises is "
+                    "missing; replaying the first %.1f s", p, missing,
+                    promised / 4 / lay.rate, usable / 4 / lay.rate)
     pcm = np.frombuffer(raw[:usable], dtype="<i2").reshape(-1, 2)
-    if len(pcm) == 0:
-        raise UserError(f"{p}: WAV holds no audio")
-    return Recording(p, rate, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
+    return Recording(p, lay.rate, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
