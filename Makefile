@@ -39,9 +39,9 @@ test: system install-test
 bench: system install-test
 	$(PY) -m bench $(ARGS)
 
-## Download a speech model into models/<id>/ (resumable, sha256-checked).
+## Download a speech model into models/<id>/ (resumable, sha256-checked); ARGS="--url URL" for a mirror.
 model: install
-	$(PY) -m assist models download $(MODEL)
+	$(PY) -m assist models download $(MODEL) $(ARGS)
 
 lint: install-test
 	$(PY) -m ruff check .

@@ -56,3 +56,57 @@ def test_auth_section_sets_the_token_lifetime_and_secret_file(tmp_path: Path) ->
     claims = verify_token(load_or_create_secret(secret_file), r.stdout.strip(), now=time.time())
     assert before + 600 - 1 <= claims.exp <= time.time() + 600
     assert not (tmp_path / "data" / "panel-secret").exists()
+
+
+def test_every_command_exits_2_on_a_user_error(tmp_path: Path) -> None:
+    """One convention: 2 for a usage or user error (as argparse does), with a message."""
+    bad_book = tmp_path / "books"
+    bad_book.mkdir()
+    (bad_book / "x.toml").write_text("[[entries]]\nid = 3\n", encoding="utf-8")
+    blocked = tmp_path / "file"
+    blocked.write_text("", encoding="utf-8")
+    cases = {
+        "unknown option": ["replay", "--no-such-option"],
+        "missing recording": ["replay", str(tmp_path / "none.wav")],
+        "bad config": ["--config", str(tmp_path / "none.toml"), "config", "check"],
+        "unknown model": ["models", "download", "no-such-model", "--dir", str(tmp_path)],
+        "bad playbook": ["prompts", "check", str(bad_book)],
+        "bad token lifetime": ["token", "--agent", "a", "--ttl", "-1"],
+        "unusable secret file": ["token", "--agent", "a", "--secret-file",
+                                 str(blocked / "secret")],
+        "missing trunks file": ["trunks", "check", str(tmp_path / "none.toml")],
+        "unknown call": ["--config", str(tmp_path / "a.toml"), "calls", "show", "nope"],
+    }
+    (tmp_path / "a.toml").write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    for what, args in cases.items():
+        r = assist(*args)
+        assert r.returncode == 2, (what, r.returncode, r.stderr)
+        assert r.stderr.strip() and "Traceback" not in r.stderr, (what, r.stderr)
+
+
+def test_page_loads_are_not_logged_line_by_line(tmp_path: Path) -> None:
+    """A request is worth no INFO lines; our own INFO news still shows."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run",
+                             "--port", str(port)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "supervisor view" in line:
+                break
+        for path in ("/", "/style.css", "/app.js"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+                assert r.status == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "INFO assist.call.hub: call" in err
+    assert "websockets" not in err, err

@@ -60,6 +60,15 @@ class _Printer:
             print(f"{wire['t']:8.2f}s  {party:8}  {wire['type']:18} {ev}", flush=True)
 
 
+def setup_logging(verbose: bool) -> None:
+    """INFO for our own news; websockets logs every page load and close at INFO (two
+    lines a request), so it speaks only of problems unless --verbose."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("websockets").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
     from assist.call.hub import CallHub
     from assist.taps.replay import replay
@@ -205,9 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = ap.parse_args(argv[:at + 1])
         args.rest = argv[at + 1:]
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    setup_logging(args.verbose)
     if args.command is None:
         ap.print_help()
         return 2

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted; run the same command again to resume", file=sys.stderr)
         return 130

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         n = len(exc.problems)
         print(f"{n} problem{'s' if n != 1 else ''}; fix them and run the check again",
               file=sys.stderr)
-        return 1
+        return 2  # a user error, like every command's
     if args.command == "check":
         per = Counter(e.language for e in books.entries)
         langs = ", ".join(f"{lang} {n}" for lang, n in sorted(per.items()))

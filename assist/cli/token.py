@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         secret = load_or_create_secret(args.secret_file)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     role: Role = "supervisor" if args.supervisor else "agent"
     token = issue_token(secret, role=role, agent=args.agent, ttl=args.ttl, now=time.time())
     print(f"{args.url.rstrip('/')}/?token={token}" if args.url else token)
