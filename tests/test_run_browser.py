@@ -18,6 +18,9 @@ from browser import ARGS, CHROMIUM, needs_chromium
 ROOT = Path(__file__).resolve().parents[1]
 playwright = pytest.importorskip("playwright.async_api", reason="pip install playwright")
 pytestmark = [pytest.mark.integration, needs_chromium]
+# The service is a separate process sharing the machine: on a busy one its first
+# events can take a while.  These bound a hang; they are not what is tested.
+SLOW = 120_000
 
 
 @pytest.fixture
@@ -55,25 +58,25 @@ def test_the_demo_call_appears_live_with_every_flag(service) -> None:
             pg = await browser.new_page(viewport={"width": 400, "height": 1100})
             pg.on("pageerror", lambda e: errors.append(str(e)))
             await pg.goto(urls["agent"])
-            await pg.wait_for_selector("[data-test=timer]", timeout=20000)
-            await pg.wait_for_selector(".lane.customer .spurt", timeout=20000)
+            await pg.wait_for_selector("[data-test=timer]", timeout=SLOW)
+            await pg.wait_for_selector(".lane.customer .spurt", timeout=SLOW)
             # 84 s of call at 6x: every flag within about 15 s, in the order they come
             # (an interruption's alert leaves a few seconds after it ended).
-            await pg.wait_for_selector(".alert[data-kind=interruption]", timeout=30000)
-            await pg.wait_for_selector(".alert[data-kind=drift]", timeout=30000)
-            await pg.wait_for_selector("[data-test=mood][data-level=angry]", timeout=30000)
+            await pg.wait_for_selector(".alert[data-kind=interruption]", timeout=SLOW)
+            await pg.wait_for_selector(".alert[data-kind=drift]", timeout=SLOW)
+            await pg.wait_for_selector("[data-test=mood][data-level=angry]", timeout=SLOW)
             assert await pg.locator(".card").count() >= 1
             assert "agent-1001" in await pg.inner_text("main") or await pg.locator(
                 ".callid").count() == 1
             await pg.screenshot(path=str(shots / "run-agent.png"), full_page=True)
             sup = await browser.new_page(viewport={"width": 1000, "height": 700})
             await sup.goto(urls["supervisor"])
-            await sup.wait_for_selector("text=agent-1001", timeout=20000)
+            await sup.wait_for_selector("text=agent-1001", timeout=SLOW)
             await sup.screenshot(path=str(shots / "run-floor.png"), full_page=True)
             await browser.close()
             assert errors == [], errors
 
-    asyncio.run(asyncio.wait_for(go(), 90))
+    asyncio.run(asyncio.wait_for(go(), 400))
     assert (data / "assist.sqlite3").exists()
 
 
@@ -108,7 +111,7 @@ def test_an_agents_taboo_phrase_reaches_the_page_from_the_real_spotter_and_coach
                 s.inject(Event("transcript.partial", "c1", 10.0 + 0.3 * i, "agent",
                                {"text": text, "start": 10.0, "end": 10.0 + 0.3 * i}))
             alert = pg.locator(".alert[data-kind=phrase]")
-            await alert.wait_for(timeout=10000)
+            await alert.wait_for(timeout=SLOW)
             assert "激动" in await alert.inner_text()
             card = pg.locator(".card").first
             await card.wait_for()

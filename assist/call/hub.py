@@ -96,9 +96,12 @@ class CallHub:
             self._finish(session, reason)
 
     async def _end_after_flush(self, session: CallSession, reason: str) -> None:
+        recs = list(session.recognizers.values())
+        # A recogniser that may queue without limit (a replay faster than real time)
+        # keeps all its audio on purpose: wait for it however busy the machine is.
+        limit = None if any(r.params.max_backlog == 0 for r in recs) else 30.0
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(r.idle() for r in session.recognizers.values())), 30)
+            await asyncio.wait_for(asyncio.gather(*(r.idle() for r in recs)), limit)
         except Exception:  # a timeout, or a recogniser that failed: end the call anyway
             log.warning("call %s: recognisers did not flush in time", session.call_id)
         self._finish(session, reason)
