@@ -39,6 +39,7 @@ enabled = true
 host = "127.0.0.1"
 port = 0
 max_rate = 5000     # this test sends faster than real time
+max_ahead = 60.0
 
 [[fork.sources]]
 name = "fs"

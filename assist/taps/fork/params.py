@@ -93,6 +93,7 @@ class ForkParams:
     max_connections: int = 200
     open_timeout: float = 10.0  # seconds to the metadata / open / start message
     reconnect_grace: float = 10.0  # AudioHook: how long a call waits for its session to return
+    max_ahead: float = 5.0  # seconds of audio a connection may send ahead of real time
     sources: tuple[ForkSource, ...] = ()
 
     def __post_init__(self) -> None:
@@ -108,7 +109,7 @@ class ForkParams:
         if not 1 <= self.max_connections <= 10000:
             raise ConfigError("fork.max_connections", f"must be 1..10000, got "
                               f"{self.max_connections!r}")
-        for key in ("open_timeout", "reconnect_grace"):
+        for key in ("open_timeout", "reconnect_grace", "max_ahead"):
             v = getattr(self, key)
             if not 0 < v <= 300:
                 raise ConfigError(f"fork.{key}", f"must be seconds in (0, 300], got {v!r}")
@@ -121,7 +122,8 @@ class ForkParams:
 
 
 _TOP = {"enabled", "host", "port", "tls_cert", "tls_key", "max_message", "max_rate",
-        "max_connections", "open_timeout", "reconnect_grace", "sources"}
+        "max_connections", "open_timeout", "reconnect_grace", "max_ahead", "sources"}
+_FLOATS = ("max_rate", "open_timeout", "reconnect_grace", "max_ahead")
 _KEYS = {"name", "kind", "path", "sources", "language", "username", "password", "api_key",
          "client_secret", "auth_token", "public_url", "agent_key", "agent_pattern", "agents",
          "channels", "mono_role", "tracks"}
@@ -158,7 +160,7 @@ def parse_fork(table: Any, text: str, filename: str) -> ForkParams:
         if key == "sources":
             continue
         want: type = {"enabled": bool, "host": str, "tls_cert": str, "tls_key": str}.get(
-            key, float if key in ("max_rate", "open_timeout", "reconnect_grace") else int)
+            key, float if key in _FLOATS else int)
         ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
