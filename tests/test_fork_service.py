@@ -110,12 +110,14 @@ def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
 @pytest.mark.parametrize("body, where, what", [
     ("[fork]\nenabled = true\n", "fork.sources (line 1)", "enabled without sources"),
     ("[fork]\nport = 70000\n", "fork.port (line 2)", "must be 0..65535"),
-    ("[fork]\nmax_rate = \"fast\"\n", "fork.max_rate (line 2)", "must be float"),
+    ("[fork]\nmax_rate = \"fast\"\n", "fork.max_rate (line 2)", "must be a number"),
     ("[fork]\nspeed = 1\n", "fork.speed (line 2)", "unknown key"),
     ('[[fork.sources]]\nname = "x"\nkind = "sipx"\n', "fork.sources[0].kind (line 3)",
      "must be one of audio_fork, audiohook, twilio"),
     ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n',
      "fork.sources[0].client_secret (line 1)", "needs client_secret"),
+    ("[fork]\nmax_ahead = 0\n", "fork.max_ahead (line 2)", "more than 0"),
+    ('[fork]\ntls_cert = "a.pem"\n', "fork.tls_cert (line 2)", "go together"),
     ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n'
      'client_secret = "not base64!"\n', "fork.sources[0].client_secret (line 5)", "base64"),
     ('[[fork.sources]]\nname = "t"\nkind = "twilio"\nauth_token = "x"\n'
@@ -140,7 +142,9 @@ def test_config_mistakes_name_file_key_and_line(tmp_path, body, where, what):
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ConfigError) as e:
         config.load(path)
-    assert str(e.value).startswith(f"{path}: {where}: "), str(e.value)
+    key, _, line = where.partition(" (line ")
+    head = f"{path}:{line.rstrip(')')}" if line else str(path)
+    assert str(e.value).startswith(f"{head}: {key}: "), str(e.value)
     assert what in str(e.value)
 
 
