@@ -89,18 +89,23 @@ def _sources_ok(v: tuple[object, ...]) -> bool:
 @dataclass(frozen=True, slots=True)
 class ForkParams:
     enabled: bool = flag(False)
-    host: str = text("0.0.0.0", "an address to listen on", bool, ("",))  # sources decide who
+    # sources' allow-lists and credentials decide who is heard
+    host: str = text("0.0.0.0", "an address to listen on", bool, ("",))
     port: int = number(8766, 0, 65535)  # never the panel's port unless configured so
-    tls_cert: str = text("", "a certificate file path, or \"\" for plain ws://")
-    tls_key: str = text("", "a key file path, or \"\" for plain ws://")
+    tls_cert: str = text("", 'a certificate file path, or "" for plain ws')
+    tls_key: str = text("", 'a key file path, or "" for plain ws')
     max_message: int = number(64 * 1024, 1024, 16 * 1024 * 1024, "bytes")  # one message
-    max_rate: float = number(200.0, 10.0, 10000.0, "messages/s")  # per connection, 2 s burst
+    # messages a second per connection, averaged over a 2 s burst
+    max_rate: float = number(200.0, 10.0, 10000.0, "messages a second")
     max_connections: int = number(200, 1, 10000)
-    open_timeout: float = number(10.0, 0.0, 300.0, "s", lo_open=True)  # to the first message
-    reconnect_grace: float = number(10.0, 0.0, 300.0, "s", lo_open=True)  # AudioHook
-    max_ahead: float = number(5.0, 0.0, 300.0, "s", lo_open=True)  # audio ahead of real time
+    # seconds to the metadata / open / start message
+    open_timeout: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
+    # AudioHook: how long a call waits for its session to return
+    reconnect_grace: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
+    # seconds of audio a connection may send ahead of real time
+    max_ahead: float = number(5.0, 0.0, 300.0, "s", lo_open=True)
     sources: tuple[ForkSource, ...] = rule((), Rule(tuple, "[[fork.sources]] tables",
-                                                    _sources_ok, (("x",),)))
+                                                    _sources_ok))
 
     def __post_init__(self) -> None:
         check_fields(self, "fork")
@@ -119,8 +124,7 @@ _KEYS = {"name", "kind", "path", "sources", "language", "username", "password", 
          "channels", "mono_role", "tracks"}
 
 
-def parse_fork(table: Any, text: str, filename: str) -> ForkParams:
-    src = Source(filename, text)
+def parse_fork(table: Any, src: Source) -> ForkParams:
     if not isinstance(table, dict):
         raise src.error(("fork",), "must be a table ([fork])")
     raw = table.get("sources", [])
