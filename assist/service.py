@@ -65,6 +65,7 @@ class Service:
         self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,
                            transcription=self.transcription, coaching=coaching)
         self.sip: Any = None
+        self.fork: Any = None
 
     def _feedback(self, call_id: str, suggestion: str, action: str, agent: str | None) -> None:
         self.hub.feedback(call_id, suggestion, action, agent)
@@ -87,6 +88,28 @@ class Service:
         await self.transcription.load()
         if self.cfg.trunks:
             await self._start_sip()
+        if self.cfg.fork.enabled:
+            await self._start_fork()
+
+    async def _start_fork(self) -> None:
+        from assist.taps.fork import ForkServer
+
+        fp = self.cfg.fork
+        ssl = None
+        if fp.tls_cert:
+            try:
+                ssl = ssl_context(fp.tls_cert, fp.tls_key)
+            except (OSError, ValueError) as e:
+                raise UserError(f"fork.tls_cert: cannot load the certificate ({e})") from None
+        self.fork = ForkServer(fp, self.hub, ssl_context=ssl)
+        try:
+            await self.fork.start()
+        except OSError as e:
+            self.fork = None
+            raise UserError(f"media-fork listener: cannot listen on {fp.host}:{fp.port} ({e}); "
+                            "choose another fork.port") from None
+        log.info("media-fork listener on %s:%d for %d source(s)", fp.host, self.fork.port,
+                 len(fp.sources))
 
     async def _start_sip(self) -> None:
         from sip.server import SipServer, SipSettings
@@ -105,6 +128,8 @@ class Service:
                  sp.udp_port or "off", sp.tcp_port or "off", len(self.cfg.trunks))
 
     async def stop(self) -> None:
+        if self.fork is not None:
+            await self.fork.stop()  # ends its calls before the hub drains
         if self.sip is not None:
             await asyncio.to_thread(self.sip.stop)
         for call_id in list(self.hub.sessions):
@@ -129,8 +154,9 @@ class Service:
 
 async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
               host: str | None, port: int | None, demo: bool = True) -> int:
-    # With trunks configured the demo call is off unless a call is named.
-    rec = read_call(call or DEMO_CALL) if (call or (demo and not cfg.trunks)) else None
+    # With trunks or media forks configured the demo call is off unless a call is named.
+    live = bool(cfg.trunks) or cfg.fork.enabled
+    rec = read_call(call or DEMO_CALL) if (call or (demo and not live)) else None
     svc = Service(cfg, host=host, port=port, realtime=rec is None or speed == 1.0)
     await svc.start()
     urls = svc.urls(cfg.call.agent)
@@ -142,6 +168,9 @@ async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
         sp = cfg.sip
         print(f"  SIP tap: {sp.host} udp {sp.udp_port or 'off'} tcp {sp.tcp_port or 'off'}, "
               f"{len(cfg.trunks)} trunk(s)", flush=True)
+    if svc.fork is not None:
+        print(f"  media forks: {cfg.fork.host}:{svc.fork.port}, "
+              + ", ".join(f"{s.kind} {s.path}" for s in cfg.fork.sources), flush=True)
     if rec is not None:
         print(f"replaying {rec.path.name} ({rec.duration:.0f} s)"
               f"{'' if once else ' in a loop'}; Ctrl-C stops.", flush=True)
