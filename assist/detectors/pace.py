@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from assist.errors import ConfigError
-from assist.events import Event
+from assist.events import Event, PaceSource
 from assist.settings import check_fields, number
 
 
@@ -71,7 +71,7 @@ class PaceDetector:
         self._baseline: float | None = None
         self._out = {"band": 0.0, "self": 0.0}
         self._flagged = {"band": False, "self": False}
-        self.source = "acoustic"
+        self.source: PaceSource = "acoustic"
 
     @property
     def baseline(self) -> float | None:
@@ -101,7 +101,7 @@ class PaceDetector:
                       "window": round(total, 2), "source": self.source,
                       "baseline": None if self._baseline is None else round(self._baseline, 1)})]
         off = {"band": "fast" if cpm > hi else "slow" if cpm < lo else None, "self": None}
-        if self._baseline is not None:
+        if self._baseline:  # None until measured; 0.0 if the baseline speech had no units
             ratio = cpm / self._baseline
             if ratio > 1 + self._p.self_tolerance:
                 off["self"] = "fast"
