@@ -173,7 +173,7 @@ def test_cli_download_then_list(server, tmp_path, capsys):
 
 
 def test_cli_unknown_model_is_one_clear_line(tmp_path, capsys):
-    assert models_cli.main(["download", "no-such-model", "--dir", str(tmp_path)]) == 1
+    assert models_cli.main(["download", "no-such-model", "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown model 'no-such-model'; known: vosk-model-small-cn-0.22")
     assert err.count("\n") == 1

@@ -167,7 +167,7 @@ def test_prompts_check_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("ok: 105 entries (en-US 52, zh-CN 53); 52 phrase rules")
     path = write(tmp_path, "x.toml", GOOD.replace("cooldown = 10", "cooldown = '10'"))
-    assert main(["check", str(DEFAULT_DIR), str(tmp_path)]) == 1
+    assert main(["check", str(DEFAULT_DIR), str(tmp_path)]) == 2  # a user error
     err = capsys.readouterr().err.splitlines()
     assert err == [
         f"{path}:9: entry site.hello: `cooldown` must be seconds between 0 and 3600, got '10'",
