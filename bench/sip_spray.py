@@ -38,7 +38,8 @@ def junk_sip(rnd: random.Random, port: int, n: int) -> bytes:
     """One malformed datagram of the classes real peers and scanners send."""
     head = (f"INVITE sip:srs@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.7:9;branch="
             f"z9hG4bK-s{n}\r\nFrom: <sip:x@127.0.0.7>;tag=s{n}\r\nTo: <sip:srs@127.0.0.1>\r\n"
-            f"Call-ID: spray-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.0.7:9>\r\n")  # fmt: skip
+            f"Call-ID: spray-{n}\r\nCSeq: 1 INVITE\r\n"
+            "Contact: <sip:x@127.0.0.7:9>\r\n")  # fmt: skip
     sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.7\r\ns=-\r\nc=IN IP4 127.0.0.7\r\nt=0 0\r\n"
            b"m=audio 9 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\n"
            b"m=audio 11 RTP/AVP 0\r\na=label:2\r\na=sendonly\r\n")  # fmt: skip
@@ -82,8 +83,8 @@ def junk_rtp(rnd: random.Random) -> bytes:
                            rnd.getrandbits(16), rnd.getrandbits(32), rnd.getrandbits(32)
                            ) + bytes(rnd.getrandbits(8) for _ in range(160))  # fmt: skip
     if rnd.random() < 0.5:  # RTCP-looking
-        return struct.pack("!BBH", 0x80, rnd.choice([200, 201, 202, 203]), rnd.getrandbits(16)
-                           ) + bytes(rnd.getrandbits(8) for _ in range(rnd.randint(4, 80)))  # fmt: skip
+        head = struct.pack("!BBH", 0x80, rnd.choice([200, 201, 202, 203]), rnd.getrandbits(16))
+        return head + bytes(rnd.getrandbits(8) for _ in range(rnd.randint(4, 80)))
     return bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1, 1500)))
 
 
@@ -152,8 +153,8 @@ def _child(seeds: list[int], per_seed: int) -> dict[str, Any]:
     deaths = _Deaths()
     watch = _Watch(CallHub(LoopParams(), [deaths]))
     port = free_port()
-    server = SipServer(parse_trunks(TRUNKS), loop, watch,
-                       SipSettings(udp_port=port, tcp_port=0, rtp_port=42000, log_level=0))  # fmt: skip
+    settings = SipSettings(udp_port=port, tcp_port=0, rtp_port=42000, log_level=0)
+    server = SipServer(parse_trunks(TRUNKS), loop, watch, settings)
     server.start()
     out: dict[str, Any] = {"seeds": seeds, "datagrams": 0, "per_seed": []}
     rss0 = None
@@ -162,7 +163,7 @@ def _child(seeds: list[int], per_seed: int) -> dict[str, Any]:
         known = set(watch.meta)
         results: dict[str, Any] = {}
 
-        def place(name: str, seconds: float) -> None:
+        def place(name: str, seconds: float, results: dict[str, Any] = results) -> None:
             uac = Uac(port, "udp", ip="127.0.0.6")
             try:
                 results[name] = uac.call("rfc7865.sip", TONES, seconds=seconds).final.status
