@@ -21,7 +21,7 @@ from assist.audio.prosody import (
     SpurtFeatures,
     summarise,
 )
-from assist.audio.vad import TalkTracker, Transition, VadParams, VoiceDetector
+from assist.audio.vad import BleedGate, TalkTracker, Transition, VadParams, VoiceDetector
 from assist.detectors.anger import AngerDetector, AngerParams
 from assist.detectors.interruption import InterruptionDetector, InterruptionParams
 from assist.detectors.lexicon import lexical_cues, lexical_score
@@ -50,6 +50,7 @@ class Step:
     """What one frame of one party brought."""
 
     change: Transition | None = None
+    voiced: bool = False
     spurt: SpurtFeatures | None = None  # the whole spurt, when it ended
     # Pieces of talk to score: every CHUNK_S while talking, and the tail when it ends,
     # so a long angry or hurried turn is flagged while it lasts, not after.
@@ -62,8 +63,10 @@ CHUNK_S = 2.0
 class PartyPipeline:
     """VAD, talk state and features of one party; yields spurts and chunks of them."""
 
-    def __init__(self, party: Party, rate: int, frame_len: int, params: LoopParams) -> None:
+    def __init__(self, party: Party, rate: int, frame_len: int, params: LoopParams,
+                 gate: BleedGate | None = None) -> None:
         self.party = party
+        self._gate = gate
         self._vad = VoiceDetector(rate, params.vad)
         self.talk = TalkTracker(params.vad, FRAME_S)
         self._features = FrameAnalyzer(rate, frame_len)
@@ -75,7 +78,9 @@ class PartyPipeline:
     def feed(self, t: float, pcm: Any) -> Step:
         f = self._features.feed(pcm)
         voiced = self._vad.is_voiced(pcm, f.mean_square)
-        step = Step(self.talk.feed(t, voiced))
+        if self._gate is not None and self._gate.is_bleed(self.party, f.level_db):
+            voiced = False
+        step = Step(self.talk.feed(t, voiced), voiced)
         change = step.change
         if self.talk.talking or change is not None:
             if change is not None and change.end is None:
@@ -143,7 +148,8 @@ class CallSession:
         self._seq = 0
         self._t = 0.0  # latest call time seen on any party
         frame_len = rate * FRAME_MS // 1000
-        self.pipes = {p: PartyPipeline(p, rate, frame_len, params) for p in PARTIES}
+        gate = BleedGate(params.vad, FRAME_S)  # one for both: it compares the two
+        self.pipes = {p: PartyPipeline(p, rate, frame_len, params, gate) for p in PARTIES}
         self.interruption = InterruptionDetector(call_id, params.interruption)
         self.pace = PaceDetector(call_id, params.pace)
         self.anger = AngerDetector(call_id, params.anger)
@@ -193,7 +199,7 @@ class CallSession:
         if change is not None and change.end is None:
             out.append(Event("talk.start", self.call_id, t_end, party,
                              {"onset": round(change.start, 3)}))
-        out += self.interruption.feed(party, t_end, change)
+        out += self.interruption.feed(party, t_end, change, step.voiced)
         out += self._step_events(party, step, t_end)
         for e in out:
             self.inject(e, frame.arrival)
@@ -282,7 +288,8 @@ class CallSession:
         for party, pipe in self.pipes.items():
             step = pipe.finish()
             t = self._t
-            events = self.interruption.feed(party, t, step.change) if step.change else []
+            events = (self.interruption.feed(party, t, step.change, False) if step.change
+                      else [])
             for e in events + self._step_events(party, step, t):
                 self.inject(e)
         for rec in self.recognizers.values():

@@ -95,11 +95,12 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import token as token_cli
-    from assist.service import secret_path
 
     rest = list(args.rest)
-    if "--secret-file" not in rest:
-        rest = ["--secret-file", str(secret_path(cfg)), *rest]
+    if not any(a.startswith("--secret-file") for a in rest):
+        rest = ["--secret-file", str(cfg.secret_path), *rest]
+    if not any(a.startswith("--ttl") for a in rest):
+        rest = ["--ttl", str(cfg.auth.token_ttl), *rest]
     return token_cli.main(rest)
 
 

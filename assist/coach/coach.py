@@ -24,6 +24,7 @@ from typing import Any
 from assist.coach.playbook import Entry, Playbooks, Trigger
 from assist.errors import UserError
 from assist.events import Event
+from assist.settings import check_fields, number
 from assist.textnorm import mask_numbers, normalize
 
 FEEDBACK_ACTIONS = ("used", "dismissed")
@@ -35,12 +36,11 @@ STATE_EVENTS = frozenset({"anger", "pace.drift"})
 
 @dataclass(frozen=True, slots=True)
 class CoachParams:
-    max_active: int = 3
-    per_event: int = 1
+    max_active: int = number(3, 1, 10, "cards")  # suggestions on screen at once
+    per_event: int = number(1, 1, 5, "cards")  # suggestions one event may raise
 
     def __post_init__(self) -> None:
-        if self.max_active < 1 or self.per_event < 1:
-            raise ValueError("max_active and per_event must be at least 1")
+        check_fields(self, "coach")
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 from assist.errors import UserError
 from assist.events import EVENT_TYPES, PARTIES
+from assist.settings import Lines, unknown
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
@@ -157,35 +158,6 @@ def _check_rule_refs(entries: tuple[Entry, ...], problems: list[str]) -> None:
                     )
 
 
-class _Lines:
-    """Finds the line of an entry or one of its keys by scanning the text."""
-
-    _HEAD = re.compile(r"^\s*\[\[\s*entry\s*\]\]")
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        self.heads = [i for i, line in enumerate(self.lines) if self._HEAD.match(line)]
-
-    def of(self, index: int | None, *path: str) -> int:
-        if index is None or index >= len(self.heads):
-            return self._find(0, len(self.lines), path) or 1
-        start = self.heads[index]
-        end = self.heads[index + 1] if index + 1 < len(self.heads) else len(self.lines)
-        return self._find(start, end, path) or start + 1
-
-    def _find(self, start: int, end: int, path: tuple[str, ...]) -> int | None:
-        found = None
-        for key in path:
-            pat = re.compile(rf"(^|[\s{{,.\[]){re.escape(key)}\s*(=|\])")
-            for i in range(start, end):
-                if pat.search(self.lines[i]):
-                    found, start = i + 1, i
-                    break
-            else:
-                return found
-        return found
-
-
 def _load_file(path: Path, problems: list[str]) -> list[Entry]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -200,14 +172,17 @@ def _load_file(path: Path, problems: list[str]) -> list[Entry]:
         msg = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(exc))
         problems.append(f"{where}: TOML syntax error: {msg}")
         return []
-    lines = _Lines(text)
+    lines = Lines(text)
+
+    def line(index: int | None, *keys: str) -> int:
+        return (lines.of("entry", index, *keys) if index is not None else lines.of(*keys)) or 1
 
     def bad(index: int | None, path_keys: tuple[str, ...], message: str) -> None:
-        problems.append(f"{path}:{lines.of(index, *path_keys)}: {message}")
+        problems.append(f"{path}:{line(index, *path_keys)}: {message}")
 
     for key in data:
         if key not in ("language", "entry"):
-            bad(None, (key,), f"unknown top-level key {key!r}; expected `language` and [[entry]]")
+            bad(None, (key,), unknown(key, ("language", "entry"), "top-level key"))
     language = data.get("language")
     if not isinstance(language, str) or not _LANGUAGE.match(language):
         bad(None, ("language",), f"`language` must be a tag like \"zh-CN\", got {language!r}")
@@ -218,7 +193,7 @@ def _load_file(path: Path, problems: list[str]) -> list[Entry]:
         return []
     out = []
     for i, item in enumerate(raw):
-        source = f"{path}:{lines.of(i)}"
+        source = f"{path}:{line(i)}"
         entry = _entry(item, language, lambda keys, msg, i=i: bad(i, keys, msg), source)
         if entry is not None:
             out.append(entry)
@@ -251,7 +226,7 @@ def _entry(
         eid = ""
     for key in item:
         if key not in _ENTRY_KEYS:
-            fail((key,), f"unknown key {key!r}; allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+            fail((key,), unknown(key, _ENTRY_KEYS))
     lang = item.get("language", language)
     if not isinstance(lang, str) or not _LANGUAGE.match(lang):
         fail(("language",), f"`language` must be a tag like \"zh-CN\", got {lang!r}")
@@ -331,8 +306,7 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
         return None
     for key in raw:
         if key not in _TRIGGER_KEYS:
-            known = ", ".join(sorted(_TRIGGER_KEYS))
-            fail(("trigger", key), f"unknown trigger key {key!r}; allowed: {known}")
+            fail(("trigger", key), unknown(key, _TRIGGER_KEYS, "trigger key"))
     events = raw.get("event")
     events = [events] if isinstance(events, str) else events
     if not isinstance(events, list) or not events or not all(e in EVENT_TYPES for e in events):
