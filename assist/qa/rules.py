@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assist.errors import UserError
+from assist.settings import Lines, unknown
 
 DEFAULT_RULES = Path(__file__).parent / "rules.zh-CN.toml"
 
@@ -62,26 +63,6 @@ class Rules:
         return self.rules[rule_id]
 
 
-def _line_of(lines: list[str], *keys: str) -> int:
-    """Line of `[rule.ID]` (keys[:1]) or of a key inside it; 1 when not found."""
-    if not keys:
-        return 1
-    head = re.compile(rf"^\s*\[\s*rule\.\"?{re.escape(keys[0])}\"?\s*\]")
-    top = re.compile(rf"^\s*\"?{re.escape(keys[0])}\"?\s*=")
-    start = next((i for i, s in enumerate(lines) if head.match(s)), None)
-    if start is None:
-        return next((i + 1 for i, s in enumerate(lines) if top.match(s)), 1)
-    if len(keys) == 1:
-        return start + 1
-    key = re.compile(rf"^\s*\"?{re.escape(keys[1])}\"?\s*=")
-    for i in range(start + 1, len(lines)):
-        if lines[i].lstrip().startswith("["):
-            break
-        if key.match(lines[i]):
-            return i + 1
-    return start + 1
-
-
 def load_rules(path: str | Path = DEFAULT_RULES) -> Rules:
     path = Path(path)
     try:
@@ -94,15 +75,15 @@ def load_rules(path: str | Path = DEFAULT_RULES) -> Rules:
         m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(exc))
         raise RulesError([f"{path}:{m.group(1) if m else 1}: TOML syntax error: {msg}"]) from None
-    lines = text.splitlines()
+    lines = Lines(text)  # the config's own line-finder
     problems: list[str] = []
 
     def bad(keys: tuple[str, ...], message: str) -> None:
-        problems.append(f"{path}:{_line_of(lines, *keys)}: {message}")
+        problems.append(f"{path}:{lines.of(*keys) or 1}: {message}")
 
     for key in data:
         if key not in ("language", "rule"):
-            bad((key,), f"unknown top-level key {key!r}; expected `language` and [rule.ID]")
+            bad((key,), unknown(key, ("language", "rule"), "top-level key"))
     language = data.get("language")
     if not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Z]{2})?", language):
         bad(("language",), f"`language` must be a tag like \"zh-CN\", got {language!r}")
@@ -113,9 +94,9 @@ def load_rules(path: str | Path = DEFAULT_RULES) -> Rules:
     rules: dict[str, Rule] = {}
     for rid, body in raw.items():
         def report(keys: tuple[str, ...], msg: str, rid: str = rid) -> None:
-            bad((rid, *keys), f"rule {rid}: {msg}")
+            bad(("rule", rid, *keys), f"rule {rid}: {msg}")
 
-        rule = _rule(rid, body, report, f"{path}:{_line_of(lines, rid)}")
+        rule = _rule(rid, body, report, f"{path}:{lines.of('rule', rid) or 1}")
         if rule is not None:
             rules[rid] = rule
     if problems:
@@ -133,14 +114,14 @@ def _rule(rid: str, body: Any, report: Callable[[tuple[str, ...], str], None],
         report(keys, message)
 
     if rid not in SCHEMA:
-        bad((), f"unknown rule; known rules: {', '.join(SCHEMA)}")
+        bad((), unknown(rid, SCHEMA, "rule"))
         return None
     if not isinstance(body, dict):
         bad((), "must be a table [rule.ID]")
         return None
     for key in body:
         if key not in COMMON and key not in SCHEMA[rid]:
-            bad((key,), f"unknown key {key!r}; expected {', '.join((*COMMON, *SCHEMA[rid]))}")
+            bad((key,), unknown(key, (*COMMON, *SCHEMA[rid])))
     for key in ("title", "seed"):
         if not isinstance(body.get(key), str) or not body[key].strip():
             bad((key,), f"`{key}` must be a non-empty string (every rule cites its seed)")
