@@ -38,6 +38,9 @@ EVENT_TYPES = frozenset(
         "phrase",  # party; evidence: rule id, matched text, instead
         "suggestion",  # evidence: id, priority, text, reason, cooldown
         "feedback",  # evidence: suggestion, action (used|dismissed), agent
+        "silence",  # evidence: start, threshold, after (who talked last)
+        "silence.end",  # evidence: start, duration, resumed_by
+        "response.gap",  # party=agent; evidence: gap (s, negative = over), kind
     }
 )
 

@@ -34,6 +34,8 @@ _FILTERS: dict[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
     "direction": (("pace.drift",), frozenset({"fast", "slow"})),
     "kind": (("pace.drift",), frozenset({"band", "self"})),
     "rule": (("phrase",), None),
+    "after": (("silence",), frozenset({"customer", "agent"})),
+    "resumed_by": (("silence.end",), frozenset({"customer", "agent"})),
 }
 _TRIGGER_KEYS = {"event", "party", "match", "hours", "streak", *_FILTERS}
 _ENTRY_KEYS = {
