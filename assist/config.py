@@ -134,9 +134,10 @@ SECTIONS: dict[str, type] = {
     "nuclei": NucleiParams,
     "coach": CoachParams,
     "asr": AsrParams,
+    "fork": ForkParams,
 }
 LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei")
-TOP_KEYS = ("data_dir", "trunks", "fork")
+TOP_KEYS = ("data_dir", "trunks")
 
 
 def _read(p: Path) -> str:
@@ -162,7 +163,9 @@ def load(path: str | Path | None) -> Config:
     parts: dict[str, Any] = {}
     top: dict[str, Any] = {}
     for name, value in doc.items():
-        if name in SECTIONS:
+        if name == "fork":  # its [[fork.sources]] are checked by the fork tap's own rules
+            parts["fork"] = parse_fork(value, src)
+        elif name in SECTIONS:
             if not isinstance(value, dict):
                 raise src.error((name,), f"must be a table ([{name}])")
             # Model folders are relative to the config file, not to the working directory.
@@ -173,8 +176,6 @@ def load(path: str | Path | None) -> Config:
             from sip.trunks import parse_trunks
 
             top["trunks"] = parse_trunks(src.text, src.name)
-        elif name == "fork":
-            top["fork"] = parse_fork(value, src.text, src.name)
         elif name == "data_dir":
             if not isinstance(value, str) or not value:
                 raise src.error((name,), "must be a non-empty path string")

@@ -25,7 +25,7 @@ from assist.asr.config import AsrParams
 from assist.asr.gate import SpeechGate, TimeMap
 from assist.asr.model import AsrModel
 from assist.asr.text import join_text, join_tokens
-from assist.events import Event, Party
+from assist.events import Event, EventType, Party
 from assist.frames import Frame
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,9 @@ class PartyRecognizer:
             None,
         )
 
-    def _send(self, type_: str, t: float, evidence: dict[str, Any], arrival: float | None) -> None:
+    def _send(
+        self, type_: EventType, t: float, evidence: dict[str, Any], arrival: float | None
+    ) -> None:
         event = Event(type_, self.call_id, round(max(t, 0.0), 6), self.party, evidence, arrival)
         try:
             self._loop.call_soon_threadsafe(self._emit, event)

@@ -19,25 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from assist.errors import UserError
-from assist.events import EVENT_TYPES, PARTIES
+from assist.events import EVENT_TYPES, EVIDENCE_FILTERS, PARTIES, TRANSCRIPT_TYPES
 from assist.settings import Lines, unknown
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
-_TEXT_EVENTS = ("transcript.partial", "transcript.final")
-# Evidence filters: key -> (events it applies to, allowed values or None for any).
-_FILTERS: dict[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
-    "level": (("anger",), frozenset({"calm", "tense", "angry"})),
-    "previous": (("anger",), frozenset({"calm", "tense", "angry"})),
-    "direction": (("pace.drift",), frozenset({"fast", "slow"})),
-    "kind": (("pace.drift",), frozenset({"band", "self"})),
-    "rule": (("phrase",), None),
-    "after": (("silence",), frozenset({"customer", "agent"})),
-    "resumed_by": (("silence.end",), frozenset({"customer", "agent"})),
-}
-_TRIGGER_KEYS = {"event", "party", "match", "hours", "streak", *_FILTERS}
+_TRIGGER_KEYS = {"event", "party", "match", "hours", "streak", *EVIDENCE_FILTERS}
 _ENTRY_KEYS = {
     "id", "trigger", "phrasings", "priority", "cooldown", "seed", "spot", "ttl",
     "title", "language", "note",
@@ -319,7 +308,7 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
     if party is not None and party not in PARTIES:
         fail(("trigger", "party"), f"trigger.party must be customer or agent, got {party!r}")
     filters = []
-    for key, (applies, allowed) in _FILTERS.items():
+    for key, (applies, allowed) in EVIDENCE_FILTERS.items():
         if key not in raw:
             continue
         value = raw[key]
@@ -329,13 +318,13 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
             fail(where, f"trigger.{key} must be a string or list of strings")
         elif not set(events) <= set(applies):
             fail(where, f"trigger.{key} only applies to event {' / '.join(applies)}")
-        elif allowed is not None and not set(values) <= allowed:
+        elif allowed is not None and not set(values) <= set(allowed):
             fail(where, f"trigger.{key} {value!r} is not one of {', '.join(sorted(allowed))}")
         else:
             filters.append((key, frozenset(values)))
     match: tuple[re.Pattern[str], ...] = ()
     if "match" in raw:
-        if not set(events) <= set(_TEXT_EVENTS):
+        if not set(events) <= TRANSCRIPT_TYPES:
             fail(("trigger", "match"), "trigger.match only applies to transcript events")
         else:
             match = _patterns(("trigger", "match"), raw["match"], fail)

@@ -21,10 +21,10 @@ import numpy as np
 
 from assist.audio.prosody import SpurtFeatures
 from assist.errors import ConfigError
-from assist.events import Event
+from assist.events import ANGER_LEVELS, AngerLevel, Event
 from assist.settings import check_fields, number
 
-LEVELS = ("calm", "tense", "angry")
+LEVELS = ANGER_LEVELS  # the vocabulary lives with the evidence types
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,7 @@ class AngerDetector:
         self._base_spurts: list[SpurtFeatures] = []
         self.baseline: Baseline | None = None
         self.score = 0.0
-        self.level = "calm"
+        self.level: AngerLevel = "calm"
         self._lexical = 0.0
 
     def feed(self, s: SpurtFeatures, t: float) -> tuple[float | None, list[Event]]:

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from assist.errors import ConfigError
-from assist.events import Event
+from assist.events import Event, PaceSource
 from assist.settings import check_fields, number
 
 
@@ -71,7 +71,7 @@ class PaceDetector:
         self._baseline: float | None = None
         self._out = {"band": 0.0, "self": 0.0}
         self._flagged = {"band": False, "self": False}
-        self.source = "acoustic"
+        self.source: PaceSource = "acoustic"
 
     @property
     def baseline(self) -> float | None:

@@ -62,7 +62,7 @@ class SilenceDetector:
         out: list[Event] = []
         if change is not None and change.end is None:
             out += self._start(party, change.start)
-        elif change is not None:
+        elif change is not None and change.end is not None:
             out += self._stop(party, change.start, change.end)
         if (self._since is not None and not self._raised
                 and t - self._since >= self._p.min_silence):
