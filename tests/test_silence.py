@@ -64,13 +64,13 @@ def test_one_party_talking_is_not_dead_air():
 def test_response_gaps_name_talking_over_latching_normal_and_long_answers():
     ev = run([
         ("customer", 1.0, 4.0), ("agent", 3.0, 6.0),     # over: agent began 1 s before the end
-        ("customer", 7.0, 9.0), ("agent", 9.1, 10.0),    # latch: 0.1 s
+        ("customer", 7.0, 9.0), ("agent", 9.04, 10.0),   # latch: 0.04 s
         ("customer", 11.0, 13.0), ("agent", 13.8, 15.0),  # normal: 0.8 s
         ("customer", 16.0, 18.0), ("agent", 24.0, 25.0),  # long: 6 s (and dead air)
         ("customer", 26.0, 26.5), ("agent", 27.0, 28.0),  # a 0.5 s backchannel: no turn
     ])
     gaps = [(e.t, e.evidence["gap"], e.evidence["kind"]) for e in of(ev, "response.gap")]
-    assert gaps == [(4.0, -1.0, "over"), (9.1, 0.1, "latch"), (13.8, 0.8, "normal"),
+    assert gaps == [(4.0, -1.0, "over"), (9.04, 0.04, "latch"), (13.8, 0.8, "normal"),
                     (24.0, 6.0, "long")]
     assert all(e.party == "agent" for e in of(ev, "response.gap"))
     assert len(of(ev, "silence")) == 1  # the 6 s wait
@@ -100,3 +100,24 @@ def test_the_seed_cards_come_before_and_after_a_hold():
     assert cards[0].evidence["text"] == "请您稍等,我帮您查一下。"
     assert "耐心等候" in cards[1].evidence["text"]
     assert isinstance(cards[0], Event)
+
+
+def test_a_synthetic_call_through_the_session_raises_dead_air_and_times_the_answers():
+    from audio import Track, syllables
+    from helpers import of_type, run_session
+
+    rate = 8000
+    c = Track(rate, 20).put(1.0, syllables(3, rate, pitch=220))  # customer 1-4 s
+    a = Track(rate, 20).put(4.5, syllables(2, rate, pitch=120))  # agent answers 4.5-6.5 s
+    a.put(14.0, syllables(2, rate, pitch=120))  # 7.5 s of dead air, then the agent is back
+    ev = run_session(c.x, a.x, rate)
+    gaps = of_type(ev, "response.gap")
+    assert len(gaps) == 1 and 0.2 < gaps[0].evidence["gap"] < 0.6  # the 0.5 s answer
+    assert gaps[0].evidence["kind"] == "normal"
+    sil = of_type(ev, "silence")
+    assert len(sil) == 1 and sil[0].evidence["after"] == "agent"
+    assert 6.3 < sil[0].evidence["start"] < 6.9 and sil[0].t == pytest.approx(
+        sil[0].evidence["start"] + 5.0, abs=0.05)
+    end = of_type(ev, "silence.end")
+    assert len(end) == 1 and end[0].evidence["resumed_by"] == "agent"
+    assert 7.0 < end[0].evidence["duration"] < 8.0
