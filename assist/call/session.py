@@ -26,6 +26,7 @@ from assist.detectors.anger import AngerDetector, AngerParams
 from assist.detectors.interruption import InterruptionDetector, InterruptionParams
 from assist.detectors.lexicon import lexical_cues, lexical_score
 from assist.detectors.pace import PaceDetector, PaceParams
+from assist.detectors.silence import SilenceDetector, SilenceParams
 from assist.events import (
     PARTIES,
     Event,
@@ -46,6 +47,7 @@ FRAME_S = FRAME_MS / 1000.0
 class LoopParams:
     vad: VadParams = field(default_factory=VadParams)
     interruption: InterruptionParams = field(default_factory=InterruptionParams)
+    silence: SilenceParams = field(default_factory=SilenceParams)
     pace: PaceParams = field(default_factory=PaceParams)
     anger: AngerParams = field(default_factory=AngerParams)
     nuclei: NucleiParams = field(default_factory=NucleiParams)
@@ -157,6 +159,7 @@ class CallSession:
         gate = BleedGate(params.vad, FRAME_S)  # one for both: it compares the two
         self.pipes = {p: PartyPipeline(p, rate, frame_len, params, gate) for p in PARTIES}
         self.interruption = InterruptionDetector(call_id, params.interruption)
+        self.silence = SilenceDetector(call_id, params.silence)
         self.pace = PaceDetector(call_id, params.pace)
         self.anger = AngerDetector(call_id, params.anger)
         # Called with each event and its sequence number; may answer with more events.
@@ -206,6 +209,7 @@ class CallSession:
             out.append(Event("talk.start", self.call_id, t_end, party,
                              {"onset": round(change.start, 3)}))
         out += self.interruption.feed(party, t_end, change, step.voiced)
+        out += self.silence.feed(party, t_end, change)
         out += self._step_events(party, step, t_end)
         for e in out:
             self.inject(e, frame.arrival)
@@ -295,8 +299,8 @@ class CallSession:
         for party, pipe in self.pipes.items():
             step = pipe.finish()
             t = self._t
-            events = (self.interruption.feed(party, t, step.change, False) if step.change
-                      else [])
+            events = (self.interruption.feed(party, t, step.change, False)
+                      + self.silence.feed(party, t, step.change) if step.change else [])
             for e in events + self._step_events(party, step, t):
                 self.inject(e)
         for rec in self.recognizers.values():
