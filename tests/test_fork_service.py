@@ -111,6 +111,8 @@ def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
     ("[fork]\nport = 70000\n", "2: fork.port", "must be 0..65535"),
     ("[fork]\nmax_rate = \"fast\"\n", "2: fork.max_rate", "must be a number"),
     ("[fork]\nspeed = 1\n", "2: fork.speed", "unknown key"),
+    ('[[fork.sources]]\nname = "x"\nlanguage = "fr"\nkind = "audio_fork"\n',
+     "3: fork.sources[0].language", "must be one of zh-CN, en-US, ko-KR"),
     ('[[fork.sources]]\nname = "x"\nkind = "sipx"\n', "3: fork.sources[0].kind",
      "must be one of audio_fork, audiohook, twilio"),
     ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n',
