@@ -113,6 +113,8 @@ class ForkParams:
     open_timeout: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
     # AudioHook: how long a call waits for its session to return
     reconnect_grace: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
+    # seconds of audio a connection may send ahead of real time
+    max_ahead: float = number(5.0, 0.0, 300.0, "s", lo_open=True)
     sources: tuple[ForkSource, ...] = rule((), Rule(tuple, "[[fork.sources]] tables",
                                                     _sources_ok))
 
