@@ -22,6 +22,7 @@ from assist.audio.vad import BleedGate, TalkTracker, Transition, VadParams, Voic
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
 from assist.detectors.pace import PaceParams
+from assist.detectors.silence import SilenceParams
 from assist.frames import FRAME_MS, Party
 
 FRAME_S = FRAME_MS / 1000.0
@@ -31,6 +32,7 @@ FRAME_S = FRAME_MS / 1000.0
 class LoopParams:
     vad: VadParams = field(default_factory=VadParams)
     interruption: InterruptionParams = field(default_factory=InterruptionParams)
+    silence: SilenceParams = field(default_factory=SilenceParams)
     pace: PaceParams = field(default_factory=PaceParams)
     anger: AngerParams = field(default_factory=AngerParams)
     nuclei: NucleiParams = field(default_factory=NucleiParams)

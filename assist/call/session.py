@@ -20,6 +20,7 @@ from assist.call.pipeline import FRAME_S, LoopParams, PartyPipeline, Step
 from assist.detectors.anger import AngerDetector
 from assist.detectors.interruption import InterruptionDetector
 from assist.detectors.pace import PaceDetector
+from assist.detectors.silence import SilenceDetector
 from assist.detectors.words import WordReactions
 from assist.events import (
     PARTIES,
@@ -94,6 +95,7 @@ class CallSession:
         gate = BleedGate(params.vad, FRAME_S)  # one for both: it compares the two
         self.pipes = {p: PartyPipeline(p, rate, frame_len, params, gate) for p in PARTIES}
         self.interruption = InterruptionDetector(call_id, params.interruption)
+        self.silence = SilenceDetector(call_id, params.silence)
         self.pace = PaceDetector(call_id, params.pace)
         self.anger = AngerDetector(call_id, params.anger)
         self.words = WordReactions(self.anger, self.pace, language)
@@ -155,6 +157,7 @@ class CallSession:
             out.append(Event("talk.start", self.call_id, t_end, party,
                              {"onset": round(change.start, 3)}))
         out += self.interruption.feed(party, t_end, change, step.voiced)
+        out += self.silence.feed(party, t_end, change)
         out += self._step_events(party, step, t_end)
         for e in out:
             self.inject(e, frame.arrival)
@@ -215,8 +218,8 @@ class CallSession:
         for party, pipe in self.pipes.items():
             step = pipe.finish()
             t = self._t
-            events = (self.interruption.feed(party, t, step.change, False) if step.change
-                      else [])
+            events = (self.interruption.feed(party, t, step.change, False)
+                      + self.silence.feed(party, t, step.change) if step.change else [])
             for e in events + self._step_events(party, step, t):
                 self.inject(e)
         if self.recognizers is not None:
