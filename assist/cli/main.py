@@ -114,11 +114,25 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import calls
 
-    return calls.main(args.rest, cfg.store_path)
+    return calls.main(args.rest, cfg.store_path, review_base=_panel_base(cfg))
+
+
+def _panel_base(cfg: Config) -> str:
+    scheme = "https" if cfg.server.tls_cert else "http"
+    return f"{scheme}://{cfg.server.host}:{cfg.server.port}/"
+
+
+def cmd_qa(args: argparse.Namespace, cfg: Config) -> int:
+    from assist.cli import qa
+
+    return qa.main(args.rest, cfg)
 
 
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
-    print(f"{cfg.path}: ok")
+    # `run` would also stop on the playbooks the config names: check them here too.
+    coaching = load_coaching(cfg)
+    books = f"{len(coaching.books.entries)} playbook entries" if coaching else "coaching off"
+    print(f"{cfg.path}: ok ({books}, {len(cfg.trunks)} trunk(s))")
     return 0
 
 
@@ -139,6 +153,7 @@ PASSTHROUGH = (
     ("prompts", "check playbooks, try phrase rules (prompts --help)",
      _module_main("assist.cli.prompts")),
     ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
+    ("qa", "QA scorecards (qa report --agent ID --since DATE | qa propose | qa check)", cmd_qa),
     ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
 )
 
