@@ -219,7 +219,7 @@ class CallSession:
         out = [Event("talk.end", self.call_id, t, party,
                      {"start": round(s.start, 3), "duration": round(s.duration, 3)})]
         anger = None
-        if party == "customer" and self.anger.baseline is not None:
+        if party == "customer" and self.anger.scored:
             anger = round(self.anger.score, 3)
         out.append(Event("metrics", self.call_id, t, party, {
             "start": round(s.start, 3), "duration": round(s.duration, 3),
