@@ -31,17 +31,13 @@ DEMO_CALL = Path(__file__).parent / "demo" / "demo_call.wav"
 PAUSE_BETWEEN_CALLS = 3.0
 
 
-def secret_path(cfg: Config) -> Path:
-    return Path(cfg.data_dir) / "panel-secret"
-
-
 class Service:
     def __init__(self, cfg: Config, *, host: str | None = None, port: int | None = None,
                  realtime: bool = True) -> None:
         self.cfg = cfg
         coaching = load_coaching(cfg)  # a broken playbook stops us here, with file and line
         try:
-            self.secret = load_or_create_secret(secret_path(cfg))
+            self.secret = load_or_create_secret(cfg.secret_path)
         except (OSError, ValueError) as e:
             raise UserError(f"panel secret: {e}") from None
         try:
@@ -71,13 +67,12 @@ class Service:
         self.hub.feedback(call_id, suggestion, action, agent)
 
     def urls(self, agent: str) -> dict[str, str]:
-        now = time.time()
+        now, ttl = time.time(), self.cfg.auth.token_ttl
         base = self.server.url
-        return {
-            "agent": f"{base}?token={issue_token(self.secret, role='agent', agent=agent, now=now)}",
-            "supervisor": f"{base}?token="
-                          f"{issue_token(self.secret, role='supervisor', now=now)}",
-        }
+        agent_token = issue_token(self.secret, role="agent", agent=agent, ttl=ttl, now=now)
+        supervisor_token = issue_token(self.secret, role="supervisor", ttl=ttl, now=now)
+        return {"agent": f"{base}?token={agent_token}",
+                "supervisor": f"{base}?token={supervisor_token}"}
 
     async def start(self) -> None:
         try:
@@ -112,13 +107,10 @@ class Service:
                  len(fp.sources))
 
     async def _start_sip(self) -> None:
-        from sip.server import SipServer, SipSettings
+        from sip.server import SipServer
 
         sp = self.cfg.sip
-        settings = SipSettings(host=sp.host, udp_port=sp.udp_port or None,
-                               tcp_port=sp.tcp_port or None, rtp_port=sp.rtp_port,
-                               clock_rate=sp.clock_rate)
-        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, settings)
+        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, sp)
         try:
             await asyncio.to_thread(self.sip.start)
         except RuntimeError as e:

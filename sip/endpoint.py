@@ -18,41 +18,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pjsua2 as pj
 
+from sip.rxhook import RxHook, Screen
+from sip.settings import WHEEL_MAX_CALLS, SipSettings
+
 log = logging.getLogger("assist.sip")
-
-WHEEL_MAX_CALLS = 4  # PJSUA_MAX_CALLS compiled into the PyPI wheel
-
-
-@dataclass(frozen=True, slots=True)
-class SipSettings:
-    host: str = "0.0.0.0"
-    udp_port: int | None = 5060  # None: no UDP listener
-    tcp_port: int | None = 5060  # None: no TCP listener
-    rtp_port: int = 4000
-    max_calls: int = WHEEL_MAX_CALLS
-    clock_rate: int = 8000  # G.711 decodes bit-exact at 8 kHz
-    log_level: int = 1  # pjsip's own log verbosity on stderr (0-6)
-    answer_delay: float = 0.0  # seconds between 180 and 200; a CANCEL inside it wins
-    jitter_ms: tuple[int, int] | None = None  # jitter buffer (min, max) prefetch; None: pjsua's
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_calls <= WHEEL_MAX_CALLS:
-            raise ValueError(f"max_calls must be 1..{WHEEL_MAX_CALLS} (the wheel's limit)")
-        if self.clock_rate not in (8000, 16000):
-            raise ValueError("clock_rate must be 8000 or 16000")
-        if self.udp_port is None and self.tcp_port is None:
-            raise ValueError("enable at least one of udp_port, tcp_port")
-
-    @property
-    def bound(self) -> str | None:
-        """The address to bind, or None for all."""
-        return None if self.host in ("", "0.0.0.0") else self.host
-
 
 Job = Callable[[], None]
 
@@ -63,12 +36,14 @@ class SipThread:
 
     def __init__(self, settings: SipSettings, endpoint: Callable[[], pj.Endpoint],
                  setup: Callable[[pj.Endpoint], pj.Account], tick: Job,
-                 closing: Callable[[pj.Endpoint], None]) -> None:  # fmt: skip
+                 closing: Callable[[pj.Endpoint], None],
+                 screen: Screen | None = None) -> None:  # fmt: skip
         self.settings = settings
         self._make_endpoint = endpoint
         self._setup = setup
         self._tick = tick
         self._closing = closing
+        self._screen = screen
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
@@ -130,16 +105,18 @@ class SipThread:
         cfg.medConfig.clockRate = s.clock_rate
         cfg.medConfig.sndClockRate = s.clock_rate
         cfg.medConfig.channelCount = 1
-        if s.jitter_ms is not None:  # prefetch bounds (ms): latency vs tolerance of jitter
+        if s.jitter_ms:  # prefetch bounds (ms): latency vs tolerance of jitter
             cfg.medConfig.jbInit = s.jitter_ms[0]
             cfg.medConfig.jbMinPre = s.jitter_ms[0]
             cfg.medConfig.jbMaxPre = s.jitter_ms[1]
         ep.libInit(cfg)
         support_siprec()
+        self.rxhook = RxHook(self._screen)
+        self.rxhook.install()
         ep.audDevManager().setNullDev()
         listeners = ((pj.PJSIP_TRANSPORT_UDP, s.udp_port), (pj.PJSIP_TRANSPORT_TCP, s.tcp_port))
         for kind, port in listeners:
-            if port is not None:
+            if port:  # 0: this transport is off
                 tcfg = pj.TransportConfig()
                 tcfg.port = port
                 if s.bound:
@@ -180,6 +157,25 @@ class SipThread:
                 job()
             except Exception:
                 log_error("SIP job failed")
+
+
+def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """For pjsua2 callbacks: an exception is logged as text and dropped here.  Left to
+    the bindings, its traceback would keep the callback's frames, and the pjsua2
+    objects in them, alive until the cycle collector frees them on whatever thread it
+    runs: pjlib aborts the process if that thread is not registered."""
+
+    def wrap(fn: Callable[..., None]) -> Callable[..., None]:
+        def run(*args: Any) -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log_error(what)
+
+        run.__name__ = fn.__name__
+        return run
+
+    return wrap
 
 
 def log_error(what: str) -> None:

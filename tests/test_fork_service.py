@@ -39,6 +39,7 @@ enabled = true
 host = "127.0.0.1"
 port = 0
 max_rate = 5000     # this test sends faster than real time
+max_ahead = 60.0
 
 [[fork.sources]]
 name = "fs"
@@ -107,39 +108,43 @@ def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
 
 
 @pytest.mark.parametrize("body, where, what", [
-    ("[fork]\nenabled = true\n", "fork.sources (line 1)", "enabled without sources"),
-    ("[fork]\nport = 70000\n", "fork.port (line 2)", "must be 0..65535"),
-    ("[fork]\nmax_rate = \"fast\"\n", "fork.max_rate (line 2)", "must be float"),
-    ("[fork]\nspeed = 1\n", "fork.speed (line 2)", "unknown key"),
-    ('[[fork.sources]]\nname = "x"\nkind = "sipx"\n', "fork.sources[0].kind (line 3)",
+    ("[fork]\nenabled = true\n", "1: fork.sources", "enabled without sources"),
+    ("[fork]\nport = 70000\n", "2: fork.port", "must be 0..65535"),
+    ("[fork]\nmax_rate = \"fast\"\n", "2: fork.max_rate", "must be a number"),
+    ("[fork]\nspeed = 1\n", "2: fork.speed", "unknown key"),
+    ('[[fork.sources]]\nname = "x"\nlanguage = "fr"\nkind = "audio_fork"\n',
+     "3: fork.sources[0].language", "must be one of zh-CN, en-US, ko-KR"),
+    ('[[fork.sources]]\nname = "x"\nkind = "sipx"\n', "3: fork.sources[0].kind",
      "must be one of audio_fork, audiohook, twilio"),
     ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n',
-     "fork.sources[0].client_secret (line 1)", "needs client_secret"),
+     "1: fork.sources[0].client_secret", "needs client_secret"),
     ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n'
-     'client_secret = "not base64!"\n', "fork.sources[0].client_secret (line 5)", "base64"),
+     'client_secret = "not base64!"\n', "5: fork.sources[0].client_secret", "base64"),
     ('[[fork.sources]]\nname = "t"\nkind = "twilio"\nauth_token = "x"\n'
-     'public_url = "https://a.example/x?y"\n', "fork.sources[0].public_url (line 5)", "wss://"),
-    ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\n', "fork.sources[0].sources (line 1)",
+     'public_url = "https://a.example/x?y"\n', "5: fork.sources[0].public_url", "wss://"),
+    ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\n', "1: fork.sources[0].sources",
      "needs an allow-list"),
     ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\nsources = ["10.0.0.300"]\n',
-     "fork.sources[0].sources (line 4)", "not an IP address"),
+     "4: fork.sources[0].sources", "not an IP address"),
     ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\nsources = ["10.0.0.1"]\n'
-     'channels = ["agent"]\n', "fork.sources[0].channels (line 5)", "stereo channel order"),
+     'channels = ["agent"]\n', "5: fork.sources[0].channels", "stereo channel order"),
     ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\nsources = ["10.0.0.1"]\n'
-     'api_key = "k"\n', "fork.sources[0].api_key (line 5)", "for audiohook sources"),
+     'api_key = "k"\n', "5: fork.sources[0].api_key", "for audiohook sources"),
     ('[[fork.sources]]\nname = "t"\nkind = "twilio"\nauth_token = "x"\n'
      'public_url = "wss://a.example"\ntracks = { inbound = "agent", outbound = "agent" }\n',
-     "fork.sources[0].tracks (line 6)", "map Twilio tracks"),
+     "6: fork.sources[0].tracks", "map Twilio tracks"),
     ('[[fork.sources]]\nname = "a"\nkind = "audio_fork"\nsources = ["10.0.0.1"]\n'
      '[[fork.sources]]\nname = "a"\nkind = "audio_fork"\nsources = ["10.0.0.2"]\n',
-     "fork.sources[1].name (line 6)", "duplicate name"),
+     "6: fork.sources[1].name", "duplicate name"),
+    ("[fork]\nmax_ahead = 0\n", "2: fork.max_ahead", "more than 0"),
+    ('[fork]\ntls_cert = "a.pem"\n', "2: fork.tls_cert", "go together"),
 ])
 def test_config_mistakes_name_file_key_and_line(tmp_path, body, where, what):
     path = tmp_path / "assist.toml"
     path.write_text(body, encoding="utf-8")
     with pytest.raises(ConfigError) as e:
         config.load(path)
-    assert str(e.value).startswith(f"{path}: {where}: "), str(e.value)
+    assert str(e.value).startswith(f"{path}:{where}: "), str(e.value)
     assert what in str(e.value)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
-from assist.errors import check
+from assist.settings import check_fields, choice, number
 
 
 class Talk(enum.Enum):
@@ -33,24 +33,17 @@ class Talk(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class VadParams:
-    mode: int = 2  # webrtcvad aggressiveness 0..3
-    onset: float = 0.06  # s of voiced frames before talk starts
-    hangover: float = 0.3  # s of unvoiced frames before talk ends
-    floor_db: float = -55.0  # dBFS below which a frame is never voiced
+    mode: int = choice(2, (0, 1, 2, 3))  # webrtcvad aggressiveness
+    onset: float = number(0.06, 0.02, 1.0, "s")  # voiced frames before talk starts
+    hangover: float = number(0.3, 0.04, 3.0, "s")  # unvoiced frames before talk ends
+    floor_db: float = number(-55.0, -90.0, 0.0, "dBFS")  # below it a frame is never voiced
     # Bleed arrives 20-30 dB under its source; two people talking at once on
     # separate legs are rarely 15 dB apart.  The window covers echo delays.
-    bleed_db: float = 15.0
-    bleed_window: float = 0.2
+    bleed_db: float = number(15.0, 0.0, 60.0, "dB (0 turns the gate off)")
+    bleed_window: float = number(0.2, 0.0, 1.0, "s")
 
     def __post_init__(self) -> None:
-        check("vad", self, [
-            ("mode", self.mode in (0, 1, 2, 3), "0, 1, 2 or 3"),
-            ("onset", 0.02 <= self.onset <= 1.0, "0.02..1.0 s"),
-            ("hangover", 0.04 <= self.hangover <= 3.0, "0.04..3.0 s"),
-            ("floor_db", -90.0 <= self.floor_db <= 0.0, "-90..0 dBFS"),
-            ("bleed_db", 0.0 <= self.bleed_db <= 60.0, "0..60 dB (0 turns the gate off)"),
-            ("bleed_window", 0.0 <= self.bleed_window <= 1.0, "0..1.0 s"),
-        ])
+        check_fields(self, "vad")
 
 
 @dataclass(frozen=True, slots=True)

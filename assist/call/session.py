@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,14 +26,20 @@ from assist.detectors.anger import AngerDetector, AngerParams
 from assist.detectors.interruption import InterruptionDetector, InterruptionParams
 from assist.detectors.lexicon import lexical_cues, lexical_score
 from assist.detectors.pace import PaceDetector, PaceParams
-from assist.events import PARTIES, Event, Party, to_wire
+from assist.events import (
+    PARTIES,
+    Event,
+    Party,
+    TranscriptFinalEvidence,
+    TranscriptPartialEvidence,
+    to_wire,
+)
 from assist.frames import FRAME_MS, Frame
 from assist.privacy import mask, mask_words
 
 log = logging.getLogger(__name__)
 
 FRAME_S = FRAME_MS / 1000.0
-TEXT_TYPES = ("transcript.partial", "transcript.final", "phrase")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,18 +237,19 @@ class CallSession:
 
     def inject(self, event: Event, arrival: float | None = None) -> None:
         """Number, serialise and emit an event; listeners (the coach) may answer with more."""
-        if event.type in TEXT_TYPES and "text" in event.evidence:
-            text = str(event.evidence["text"])
-            evidence = {**event.evidence, "text": mask(text)}
-            if isinstance(event.evidence.get("words"), list):
-                evidence["words"] = mask_words(text, event.evidence["words"])
-            event = Event(event.type, event.call_id, event.t, event.party, evidence,
+        ev = event.evidence
+        if isinstance(ev, TranscriptPartialEvidence | TranscriptFinalEvidence):
+            masked: TranscriptPartialEvidence | TranscriptFinalEvidence
+            if isinstance(ev, TranscriptFinalEvidence):
+                masked = replace(ev, text=mask(ev.text), words=tuple(mask_words(ev.text, ev.words)))
+            else:
+                masked = replace(ev, text=mask(ev.text))
+            event = Event(event.type, event.call_id, event.t, event.party, masked,
                           event.arrival)
         self._seq += 1
         wire = to_wire(event, self._seq, self.start_utc)
         if arrival is not None and event.arrival is None:
-            event = Event(event.type, event.call_id, event.t, event.party, event.evidence,
-                          arrival)
+            event = event.with_arrival(arrival)
         self._emit(wire, event)
         seq = self._seq
         for more in self._react(event):

@@ -28,42 +28,45 @@ from dataclasses import dataclass
 
 from assist.audio.prosody import SpurtFeatures
 from assist.detectors.anger_model import FEATURES, Reference, load_model
-from assist.errors import ConfigError, check
-from assist.events import Event
+from assist.errors import ConfigError
+from assist.events import ANGER_LEVELS, AngerLevel, Event
+from assist.settings import check_fields, number, text
 
-LEVELS = ("calm", "tense", "angry")
+LEVELS = ANGER_LEVELS  # the vocabulary lives with the evidence types
 
 
 @dataclass(frozen=True, slots=True)
 class AngerParams:
-    min_spurt: float = 0.4
+    min_spurt: float = number(0.4, 0.05, 10.0, "s")  # shorter talk is not scored
     # On the model's probability of anger.  Set for few false alerts on calm
     # callers (bench/eval_calls.py): a level on is 0.7 / 0.85, off 0.5 / 0.75.
-    tense_on: float = 0.7
-    tense_off: float = 0.5
-    angry_on: float = 0.85
-    angry_off: float = 0.75
+    tense_on: float = number(0.7, 0.0, 1.0, lo_open=True)
+    tense_off: float = number(0.5, 0.0, 1.0, lo_open=True)
+    angry_on: float = number(0.85, 0.0, 1.0, lo_open=True)
+    angry_off: float = number(0.75, 0.0, 1.0, lo_open=True)
     # A clear angry sentence reaches "angry" within itself: the score rises over
     # about a second of speech and falls over three.
-    attack: float = 0.8
-    smoothing: float = 3.0
-    accept_below: float = 0.45  # pieces under this (customer calm) join the reference
-    model: str = ""  # weights file; empty: the one shipped (anger_model.json)
-    lexical_weight: float = 0.45  # added per cue weight unit (0.85 of cues: tense)
+    attack: float = number(0.8, 0.05, 30.0, "s")
+    smoothing: float = number(3.0, 0.0, 120.0, "s", lo_open=True)
+    # pieces scoring under this join the calm reference (at most tense_on)
+    accept_below: float = number(0.45, 0.0, 1.0)
+    model: str = text("", "a weights file path (empty: the one shipped)")
+    # added per cue weight unit, decays with smoothing (0.85 of cues: tense)
+    lexical_weight: float = number(0.45, 0.0, 5.0)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.tense_off < self.tense_on < self.angry_on <= 1.0:
-            raise ConfigError("anger", "thresholds must satisfy 0 < tense_off < tense_on "
-                              "< angry_on <= 1")
+        check_fields(self, "anger")
+        if not self.tense_off < self.tense_on < self.angry_on:
+            raise ConfigError("anger.tense_on", "thresholds must satisfy tense_off < tense_on"
+                              f" < angry_on, got {self.tense_off:g}, {self.tense_on:g},"
+                              f" {self.angry_on:g}")
         if not self.tense_on <= self.angry_off < self.angry_on:
-            raise ConfigError("anger.angry_off", "must lie in [tense_on, angry_on)")
-        check("anger", self, [
-            ("min_spurt", 0.1 <= self.min_spurt <= 5.0, "0.1..5.0 s"),
-            ("attack", 0.05 <= self.attack <= 30.0, "0.05..30 s"),
-            ("smoothing", 0.05 <= self.smoothing <= 60.0, "0.05..60 s"),
-            ("accept_below", 0.0 <= self.accept_below <= self.tense_on, "0..tense_on"),
-            ("lexical_weight", 0.0 <= self.lexical_weight <= 1.0, "0..1"),
-        ])
+            raise ConfigError("anger.angry_off", "must lie in [tense_on, angry_on), got "
+                              f"{self.angry_off:g}")
+        if self.accept_below > self.tense_on:
+            raise ConfigError("anger.accept_below", "must be at most tense_on (speech that "
+                              f"would be flagged never joins the calm reference), got "
+                              f"{self.accept_below:g}")
 
 
 class AngerDetector:
@@ -74,7 +77,7 @@ class AngerDetector:
         self.reference = Reference(self._model.priors, self._model.prior_weight)
         self.scored = False  # a piece has been scored: `score` means something
         self.score = 0.0
-        self.level = "calm"
+        self.level: AngerLevel = "calm"
         self._lexical = 0.0
 
     def feed(self, s: SpurtFeatures, t: float) -> tuple[float | None, list[Event]]:

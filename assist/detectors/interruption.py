@@ -24,27 +24,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assist.audio.vad import Transition
-from assist.errors import check
 from assist.events import Event, Party
+from assist.settings import check_fields, number
 
 
 @dataclass(frozen=True, slots=True)
 class InterruptionParams:
     # 1.0 s: the anchors run 0.5-3 s; a backchannel lasts at most about 0.6 s
     # of voicing, and a second of talking over is already felt.
-    min_overlap: float = 1.0
-    min_floor: float = 0.3
+    min_overlap: float = number(1.0, 0.2, 5.0, "s")
+    min_floor: float = number(0.3, 0.0, 5.0, "s")
     # Pauses inside a turn run 0.2-0.8 s; a gap of a second hands the floor over.
-    floor_gap: float = 1.0
-    agent_gap: float = 0.7
+    floor_gap: float = number(1.0, 0.0, 5.0, "s")
+    agent_gap: float = number(0.7, 0.0, 5.0, "s")
 
     def __post_init__(self) -> None:
-        check("interruption", self, [
-            ("min_overlap", 0.2 <= self.min_overlap <= 5.0, "0.2..5.0 s"),
-            ("min_floor", 0.0 <= self.min_floor <= 5.0, "0..5.0 s"),
-            ("floor_gap", 0.0 <= self.floor_gap <= 5.0, "0..5.0 s"),
-            ("agent_gap", 0.0 <= self.agent_gap <= 5.0, "0..5.0 s"),
-        ])
+        check_fields(self, "interruption")
 
 
 class InterruptionDetector:

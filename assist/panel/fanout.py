@@ -19,26 +19,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from assist.events import dumps
+from assist.events import DROPPABLE, FLOOR_TYPES, dumps
 from assist.panel.auth import Claims
-
-DROPPABLE = frozenset({"transcript.partial"})
-# What a supervisor's floor list needs for each call it has not opened.
-FLOOR_TYPES = frozenset(
-    {
-        "call.started",
-        "call.ended",
-        "anger",
-        "interruption",
-        "interruption.end",
-        "pace",
-        "pace.drift",
-        "phrase",
-        "suggestion",
-        "transcription",
-        "feedback",
-    }
-)
 
 
 class Outbox:

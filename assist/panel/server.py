@@ -26,14 +26,13 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from assist.events import dumps
+from assist.events import FEEDBACK_ACTIONS, dumps
 from assist.panel.auth import Claims, TokenError, verify_token
 from assist.panel.fanout import Fanout, Link, Outbox
 
 PROTOCOL_VERSION = 1
 WS_PATH = "/ws"
 WEB_ROOT = Path(__file__).parent / "web"
-FEEDBACK_ACTIONS = ("used", "dismissed")
 CLIENT_TYPES = ("hello", "subscribe", "unsubscribe", "resume", "feedback", "ping")
 
 log = logging.getLogger("assist.panel.server")

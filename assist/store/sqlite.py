@@ -26,6 +26,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_type ON events (type);
 """
 _STOP = object()
+# A call still open when a store opens was left by a process that died (crash, kill -9):
+# only one process writes a store, and it closes its calls before it stops.
+ABANDONED = "abandoned: the process taking the call stopped before it ended"
 
 
 class Archive:
@@ -66,6 +69,17 @@ def purge(path: str | Path, before_utc: str) -> int:
     return len(ids)
 
 
+def close_abandoned(db: sqlite3.Connection) -> int:
+    """End open calls at their last stored event, with the reason that says why."""
+    cur = db.execute(
+        "UPDATE calls SET"
+        " ended_utc = COALESCE((SELECT MAX(utc) FROM events e WHERE e.call_id = calls.call_id),"
+        " started_utc),"
+        " duration = COALESCE((SELECT MAX(t) FROM events e WHERE e.call_id = calls.call_id), 0),"
+        " reason = ? WHERE ended_utc IS NULL", (ABANDONED,))
+    return cur.rowcount
+
+
 class Store(Archive):
     """Archive plus the writer: `publish` only enqueues."""
 
@@ -75,6 +89,10 @@ class Store(Archive):
         # Fail here, at start-up, if the file cannot be opened or is not a database.
         with sqlite3.connect(self.path) as db:
             db.executescript(SCHEMA)
+            self.closed_at_start = close_abandoned(db)
+        if self.closed_at_start:
+            log.warning("store: closed %d call(s) a stopped process left open (%s)",
+                        self.closed_at_start, ABANDONED)
         self._q: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._writer, name="store", daemon=True)
         self._thread.start()

@@ -16,6 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assist.errors import ConfigError
+from assist.settings import (
+    LANGUAGES,
+    Rule,
+    Source,
+    build,
+    check_fields,
+    flag,
+    number,
+    rule,
+    text,
+    unknown,
+)
 
 KINDS = ("audio_fork", "audiohook", "twilio")
 ROLES = ("customer", "agent")
@@ -81,37 +93,35 @@ class ForkSource:
         return dict(self.tracks).get(track)
 
 
+def _sources_ok(v: tuple[object, ...]) -> bool:
+    return all(isinstance(x, ForkSource) for x in v)
+
+
 @dataclass(frozen=True, slots=True)
 class ForkParams:
-    enabled: bool = False
-    host: str = "0.0.0.0"  # sources' allow-lists and credentials decide who is heard
-    port: int = 8766  # never the panel's port unless configured so
-    tls_cert: str = ""
-    tls_key: str = ""
-    max_message: int = 64 * 1024  # bytes in one websocket message
-    max_rate: float = 200.0  # messages a second per connection, averaged over a 2 s burst
-    max_connections: int = 200
-    open_timeout: float = 10.0  # seconds to the metadata / open / start message
-    reconnect_grace: float = 10.0  # AudioHook: how long a call waits for its session to return
-    sources: tuple[ForkSource, ...] = ()
+    enabled: bool = flag(False)
+    # sources' allow-lists and credentials decide who is heard
+    host: str = text("0.0.0.0", "an address to listen on", bool, ("",))
+    port: int = number(8766, 0, 65535)  # never the panel's port unless configured so
+    tls_cert: str = text("", 'a certificate file path, or "" for plain ws')
+    tls_key: str = text("", 'a key file path, or "" for plain ws')
+    max_message: int = number(64 * 1024, 1024, 16 * 1024 * 1024, "bytes")  # one message
+    # messages a second per connection, averaged over a 2 s burst
+    max_rate: float = number(200.0, 10.0, 10000.0, "messages a second")
+    max_connections: int = number(200, 1, 10000)
+    # seconds to the metadata / open / start message
+    open_timeout: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
+    # AudioHook: how long a call waits for its session to return
+    reconnect_grace: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
+    # seconds of audio a connection may send ahead of real time
+    max_ahead: float = number(5.0, 0.0, 300.0, "s", lo_open=True)
+    sources: tuple[ForkSource, ...] = rule((), Rule(tuple, "[[fork.sources]] tables",
+                                                    _sources_ok))
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ConfigError("fork.port", f"must be 0..65535, got {self.port!r}")
+        check_fields(self, "fork")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("fork.tls_cert", "tls_cert and tls_key go together")
-        if not 1024 <= self.max_message <= 16 * 1024 * 1024:
-            raise ConfigError("fork.max_message", f"must be 1024..16777216 bytes, got "
-                              f"{self.max_message!r}")
-        if not 10 <= self.max_rate <= 10000:
-            raise ConfigError("fork.max_rate", f"must be 10..10000, got {self.max_rate!r}")
-        if not 1 <= self.max_connections <= 10000:
-            raise ConfigError("fork.max_connections", f"must be 1..10000, got "
-                              f"{self.max_connections!r}")
-        for key in ("open_timeout", "reconnect_grace"):
-            v = getattr(self, key)
-            if not 0 < v <= 300:
-                raise ConfigError(f"fork.{key}", f"must be seconds in (0, 300], got {v!r}")
         if self.enabled and not self.sources:
             raise ConfigError("fork.sources", "enabled without sources: add [[fork.sources]]")
 
@@ -120,81 +130,38 @@ class ForkParams:
         return next((s for s in self.sources if s.path == bare), None)
 
 
-_TOP = {"enabled", "host", "port", "tls_cert", "tls_key", "max_message", "max_rate",
-        "max_connections", "open_timeout", "reconnect_grace", "sources"}
 _KEYS = {"name", "kind", "path", "sources", "language", "username", "password", "api_key",
          "client_secret", "auth_token", "public_url", "agent_key", "agent_pattern", "agents",
          "channels", "mono_role", "tracks"}
 
 
-def _line(text: str, header: str, index: int, key: str | None) -> int | None:
-    """Line of `key` in the index-th table whose header matches (tomllib keeps no lines)."""
-    lines = text.splitlines()
-    hits = [n for n, ln in enumerate(lines) if re.match(r"\s*" + header + r"\s*(#.*)?$", ln)]
-    if index >= len(hits):
-        return None
-    if key is None:
-        return hits[index] + 1
-    for n in range(hits[index] + 1, len(lines)):
-        if re.match(r"\s*\[", lines[n]):
-            break
-        if re.match(r"\s*\"?" + re.escape(key) + r"\"?\s*=", lines[n]):
-            return n + 1
-    return hits[index] + 1
-
-
-def parse_fork(table: Any, text: str, filename: str) -> ForkParams:
-    def where(key: str, line: int | None) -> str:
-        return f"{filename}: fork.{key}" + (f" (line {line})" if line else "")
-
+def parse_fork(table: Any, src: Source) -> ForkParams:
     if not isinstance(table, dict):
-        raise ConfigError(f"{filename}: fork", "must be a table ([fork])")
-    top_hdr = r"\[\s*fork\s*\]"
-    kwargs: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in _TOP:
-            raise ConfigError(where(key, _line(text, top_hdr, 0, key)),
-                              f"unknown key; known keys: {', '.join(sorted(_TOP))}")
-        if key == "sources":
-            continue
-        want: type = {"enabled": bool, "host": str, "tls_cert": str, "tls_key": str}.get(
-            key, float if key in ("max_rate", "open_timeout", "reconnect_grace") else int)
-        ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            raise ConfigError(where(key, _line(text, top_hdr, 0, key)),
-                              f"must be {want.__name__}, got {value!r}")
-        kwargs[key] = value
+        raise src.error(("fork",), "must be a table ([fork])")
     raw = table.get("sources", [])
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
-        raise ConfigError(where("sources", None), "must be [[fork.sources]] tables")
-    src_hdr = r"\[\[\s*fork\.sources\s*\]\]"
-    sources = tuple(_source(text, filename, src_hdr, i, dict(t)) for i, t in enumerate(raw))
+        raise src.error(("fork", "sources"), "must be [[fork.sources]] tables",
+                        key="fork.sources")
+    sources = tuple(_source(src, i, dict(t)) for i, t in enumerate(raw))
     for attr in ("name", "path"):
         seen: set[str] = set()
         for i, s in enumerate(sources):
             if getattr(s, attr) in seen:
-                raise ConfigError(f"{filename}: fork.sources[{i}].{attr}"
-                                  f" (line {_line(text, src_hdr, i, attr)})", f"duplicate {attr}")
+                raise src.error(("fork", "sources", i, attr), f"duplicate {attr}",
+                                key=f"fork.sources[{i}].{attr}")
             seen.add(getattr(s, attr))
-    try:
-        return ForkParams(sources=sources, **kwargs)
-    except ConfigError as e:
-        key = e.where.split(".", 1)[1]
-        raise ConfigError(where(key, _line(text, top_hdr, 0, key)),
-                          str(e).split(": ", 1)[1]) from None
+    params: ForkParams = build(ForkParams, table, src, "fork", {"sources": sources})
+    return params
 
 
-def _source(text: str, filename: str, header: str, index: int, t: dict[str, Any]) -> ForkSource:
+def _source(src: Source, index: int, t: dict[str, Any]) -> ForkSource:
     def err(key: str, message: str) -> ConfigError:
-        line = _line(text, header, index, key)
-        return ConfigError(f"{filename}: fork.sources[{index}].{key}"
-                           + (f" (line {line})" if line else ""), message)
+        return src.error(("fork", "sources", index, key), message,
+                         key=f"fork.sources[{index}].{key}")
 
     for key in t:
         if key not in _KEYS:
-            raise err(key, f"unknown key; known keys: {', '.join(sorted(_KEYS))}")
+            raise err(key, unknown(key, _KEYS))
 
     def opt(key: str) -> str | None:
         v = t.get(key)
@@ -205,6 +172,9 @@ def _source(text: str, filename: str, header: str, index: int, t: dict[str, Any]
     name = opt("name")
     if name is None or not _NAME.match(name):
         raise err("name", "each source needs a name of 1-40 letters, digits, '_', '-' or '.'")
+    language = t.get("language")
+    if language is not None and language not in LANGUAGES:
+        raise err("language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
     kind = t.get("kind")
     if kind not in KINDS:
         raise err("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -271,7 +241,7 @@ def _source(text: str, filename: str, header: str, index: int, t: dict[str, Any]
         raise err("tracks", 'map Twilio tracks to roles: { inbound = "customer", '
                   'outbound = "agent" }')
     return ForkSource(
-        name=name, kind=kind, path=path, sources=tuple(nets), language=opt("language"),
+        name=name, kind=kind, path=path, sources=tuple(nets), language=language,
         username=username, password=password, api_key=api_key, client_secret=secret,
         auth_token=token, public_url=public.rstrip("/") if public else None,
         agent_key=opt("agent_key") or AGENT_KEYS[kind], agent_pattern=pattern,
