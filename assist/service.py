@@ -21,6 +21,7 @@ from assist.call.hub import CallHub, Publisher
 from assist.config import Config, load_coaching
 from assist.errors import UserError
 from assist.panel.auth import issue_token, load_or_create_secret
+from assist.panel.review import ReviewRoutes
 from assist.panel.server import AssistServer, ssl_context
 from assist.store.sqlite import Store
 from assist.taps.replay import replay
@@ -56,6 +57,7 @@ class Service:
         self.server = AssistServer(host or cfg.server.host,
                                    cfg.server.port if port is None else port,
                                    secret=self.secret, on_feedback=self._feedback,
+                                   routes=ReviewRoutes(cfg.store_path, self.secret),
                                    origins=cfg.server.origins, ssl_context=ssl)
         publishers: list[Publisher] = [self.server, self.store]
         self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,

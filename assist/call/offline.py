@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from assist.audio.prosody import SpurtFeatures
-from assist.call.session import LoopParams, PartyPipeline
+from assist.call.pipeline import LoopParams, PartyPipeline
 from assist.frames import samples_per_frame
 
 TELEPHONE_RATE = 8000

@@ -105,7 +105,18 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import calls
 
-    return calls.main(args.rest, cfg.store_path)
+    return calls.main(args.rest, cfg.store_path, review_base=_panel_base(cfg))
+
+
+def _panel_base(cfg: Config) -> str:
+    scheme = "https" if cfg.server.tls_cert else "http"
+    return f"{scheme}://{cfg.server.host}:{cfg.server.port}/"
+
+
+def cmd_qa(args: argparse.Namespace, cfg: Config) -> int:
+    from assist.cli import qa
+
+    return qa.main(args.rest, cfg)
 
 
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
@@ -130,6 +141,7 @@ PASSTHROUGH = (
     ("prompts", "check playbooks, try phrase rules (prompts --help)",
      _module_main("assist.cli.prompts")),
     ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
+    ("qa", "QA scorecards (qa report --agent ID --since DATE | qa propose | qa check)", cmd_qa),
     ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
 )
 

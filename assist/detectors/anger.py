@@ -98,6 +98,10 @@ class AngerDetector:
         parts = {k: round(float(v), 2) for k, v in zip(FEATURES[:8], x[:8], strict=True)}
         return round(self.score, 3), self._level_change(t, {"p": round(p, 3), **parts})
 
+    def running_score(self) -> float | None:
+        """The customer's score so far (rounded), None before any of their talk was scored."""
+        return round(self.score, 3) if self.scored else None
+
     def feed_cues(self, weight: float, t: float) -> list[Event]:
         """Lexical cues heard from the customer (sum of cue weights, 1 = a clear cue)."""
         if weight <= 0:

@@ -15,7 +15,7 @@ import logging
 import mimetypes
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ CLIENT_TYPES = ("hello", "subscribe", "unsubscribe", "resume", "feedback", "ping
 log = logging.getLogger("assist.panel.server")
 
 FeedbackCallback = Callable[[str, str, str, str | None], None]
+# Extra HTTP routes (assist/panel/review.py): a response, or None for the static files.
+Routes = Callable[[Request], Awaitable[Response] | None]
 
 
 class ProtocolError(Exception):
@@ -63,6 +65,7 @@ class AssistServer:
         *,
         secret: bytes,
         on_feedback: FeedbackCallback | None = None,
+        routes: Routes | None = None,
         origins: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
         web_root: Path = WEB_ROOT,
@@ -78,6 +81,7 @@ class AssistServer:
         self.host, self.port = host, port
         self._secret = secret
         self._on_feedback = on_feedback
+        self._routes = routes
         self._origins = {o.rstrip("/") for o in origins}
         self._ssl = ssl_context
         self._web_root = web_root.resolve()
@@ -144,7 +148,9 @@ class AssistServer:
                 log.warning("panel too slow, closing it so it resumes: %s", ws.remote_address)
 
     # -- HTTP -------------------------------------------------------------
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         path = urlsplit(request.path).path
         if request.headers.get("Upgrade", "").lower() == "websocket":
             if path != WS_PATH:
@@ -153,6 +159,8 @@ class AssistServer:
                 self.stats["refused"] += 1
                 return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
             return None
+        if self._routes is not None and (routed := self._routes(request)) is not None:
+            return routed
         return self._static(path)
 
     def _origin_ok(self, headers: Headers) -> bool:

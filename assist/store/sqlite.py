@@ -11,6 +11,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ CREATE TABLE IF NOT EXISTS events (
     call_id TEXT NOT NULL, seq INTEGER NOT NULL, t REAL NOT NULL, utc TEXT NOT NULL,
     type TEXT NOT NULL, party TEXT, body TEXT NOT NULL, PRIMARY KEY (call_id, seq));
 CREATE INDEX IF NOT EXISTS events_type ON events (type);
+CREATE TABLE IF NOT EXISTS latency (
+    call_id TEXT NOT NULL, seq INTEGER NOT NULL, ms REAL NOT NULL, PRIMARY KEY (call_id, seq));
 """
 _STOP = object()
 # A call still open when a store opens was left by a process that died (crash, kill -9):
@@ -52,6 +55,15 @@ class Archive:
                               (call_id, after))
             return [json.loads(r[0]) for r in rows]
 
+    def latencies(self, call_id: str) -> dict[int, float]:
+        """Milliseconds from the audio that completed an event to its hand-over to panels."""
+        with sqlite3.connect(self.path) as db:
+            try:
+                rows = db.execute("SELECT seq, ms FROM latency WHERE call_id=?", (call_id,))
+                return {int(s): float(ms) for s, ms in rows}
+            except sqlite3.OperationalError:  # a store written before latencies were kept
+                return {}
+
 
 def purge(path: str | Path, before_utc: str) -> int:
     """Delete calls that started before `before_utc` (ISO 8601) with their events."""
@@ -60,6 +72,7 @@ def purge(path: str | Path, before_utc: str) -> int:
                                         (before_utc,))]
         db.executemany("DELETE FROM events WHERE call_id=?", [(i,) for i in ids])
         db.executemany("DELETE FROM calls WHERE call_id=?", [(i,) for i in ids])
+        db.executemany("DELETE FROM latency WHERE call_id=?", [(i,) for i in ids])
     try:
         with sqlite3.connect(path, timeout=5) as db:
             db.execute("VACUUM")  # the deleted transcripts leave the file too
@@ -98,7 +111,9 @@ class Store(Archive):
         self._thread.start()
 
     def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
-        self._q.put(wire)
+        # Publishers are called together, so now is when the panels were handed the event.
+        lat = None if arrival is None else max(0.0, (time.monotonic() - arrival) * 1000)
+        self._q.put((wire, lat))
 
     def close(self) -> None:
         self._q.put(_STOP)
@@ -126,21 +141,25 @@ class Store(Archive):
                     db.commit()
                     w.set()
                 else:
+                    wire, lat = w
                     try:
-                        self._write(db, w)
+                        self._write(db, wire, lat)
                     except sqlite3.Error:
                         log.exception("store: could not write event %s/%s",
-                                      w.get("call_id"), w.get("seq"))
+                                      wire.get("call_id"), wire.get("seq"))
             db.commit()
             if stop:
                 db.close()
                 return
 
     @staticmethod
-    def _write(db: sqlite3.Connection, w: dict[str, Any]) -> None:
+    def _write(db: sqlite3.Connection, w: dict[str, Any], lat: float | None = None) -> None:
         db.execute("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?)",
                    (w["call_id"], w["seq"], w["t"], w["utc"], w["type"], w.get("party"),
                     json.dumps(w, ensure_ascii=False)))
+        if lat is not None:
+            db.execute("INSERT OR REPLACE INTO latency VALUES (?,?,?)",
+                       (w["call_id"], w["seq"], round(lat, 2)))
         ev = w.get("evidence", {})
         if w["type"] == "call.started":
             db.execute("INSERT OR REPLACE INTO calls (call_id, agent, language, source, "
