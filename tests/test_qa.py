@@ -273,15 +273,16 @@ def test_feedback_is_counted_per_flag_kind_and_proposes_thresholds_an_admin_can_
     # The agent talks at 260/min and waves the pace cards away: widen the top of the band
     # to just past their rate; anger cards all dismissed: 0.05 less sensitive.
     assert doc["pace"] == {"low": 0.6, "high": round(260 * 1.1 / 120, 2)}
-    assert doc["anger"] == {"tense_on": 0.55, "tense_off": 0.4, "angry_on": 0.75,
-                            "angry_off": 0.6}
+    d = AngerParams()
+    assert doc["anger"] == {k: round(getattr(d, k) + 0.05, 2)
+                            for k in ("tense_on", "tense_off", "angry_on", "angry_off")}
     assert "nothing was changed" in text
     # Applied by the admin, it is a valid config.
     cfg = tmp_path / "a.toml"
     cfg.write_text(text, encoding="utf-8")
     applied = load(cfg)
     assert applied.loop.pace.high == doc["pace"]["high"]
-    assert applied.loop.anger.angry_on == 0.75
+    assert applied.loop.anger.angry_on == doc["anger"]["angry_on"]
     # Few cards, or cards used: no proposal.
     few = collect(Archive(tmp_path / "s.sqlite3"), load_rules(), "a9", "2026-01-01",
                   "2026-01-01T00:00:01Z")
