@@ -287,3 +287,17 @@ def test_feedback_is_counted_per_flag_kind_and_proposes_thresholds_an_admin_can_
     few = collect(Archive(tmp_path / "s.sqlite3"), load_rules(), "a9", "2026-01-01",
                   "2026-01-01T00:00:01Z")
     assert "No change proposed" in propose(few, PaceParams(), AngerParams())
+
+
+def test_the_store_keeps_each_events_latency_to_the_panels(tmp_path: Path):
+    from assist.store.sqlite import Archive, Store
+
+    store = Store(tmp_path / "s.sqlite3")
+    wires = demo_wires("demo1")[:5]
+    for i, w in enumerate(wires):
+        # Events completed by a frame carry its arrival; the session's own do not.
+        store.publish(w, agent=None, arrival=time.monotonic() if i % 2 else None)
+    store.close()
+    lat = Archive(tmp_path / "s.sqlite3").latencies("demo1")
+    assert set(lat) == {w["seq"] for i, w in enumerate(wires) if i % 2}
+    assert all(ms >= 0 for ms in lat.values())

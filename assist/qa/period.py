@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assist.qa.rules import Rules
-from assist.qa.score import Scorecard, score_events
+from assist.qa.score import SCORED_TYPES, Scorecard, score_events
 from assist.store.sqlite import Archive
 
 
@@ -58,7 +58,7 @@ def collect(archive: Archive, rules: Rules, agent: str, since: str,
         start = call["started_utc"] or ""
         if start < since or (until is not None and start >= until) or call["ended_utc"] is None:
             continue
-        events = archive.events(call["call_id"])
+        events = archive.events(call["call_id"], types=SCORED_TYPES)
         card = score_events(events, rules)
         period.cards.append(card)
         period.started[call["call_id"]] = start

@@ -54,6 +54,12 @@ class Scorecard:
                 "feedback": self.feedback}
 
 
+# What a scorecard reads: `qa report` loads only these from the store.
+SCORED_TYPES = ("call.started", "call.ended", "transcription", "talk.start", "talk.end",
+                "metrics", "transcript.final", "anger", "interruption", "phrase",
+                "suggestion", "feedback")
+
+
 def score_events(events: list[dict[str, Any]], rules: Rules) -> Scorecard:
     return score(build(events), rules)
 
