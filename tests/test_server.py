@@ -309,19 +309,20 @@ def test_slow_panel_loses_partials_never_flags_and_never_slows_publish():
             ws = await connect(f.ws_url, max_queue=1)
             await ws.send(json.dumps({"type": "hello", "v": 1, "token": token()}))
             await asyncio.sleep(0.1)
-            flags, worst = [], 0.0
+            # publish() is synchronous: it cannot wait for a panel.  What it must not do
+            # is hold texts without bound; the outbox reports what it holds.
+            flags, most = [], 0
             for i in range(6000):
-                t0 = time.perf_counter()
                 if i % 20 == 0:
                     flags.append(f.pub("c1", "interruption", "agent", onset=i, overlap=0.7,
                                        min_overlap=0.6)["seq"])
                 else:
                     f.pub("c1", "transcript.partial", "customer", text="字" * 400, start=i,
                           end=i + 1)
-                worst = max(worst, time.perf_counter() - t0)
+                most = max(most, *(link["queued"] for link in f.server.link_stats()))
                 if i % 500 == 0:
                     await asyncio.sleep(0)  # let the writer run as the loop would
-            assert worst < 0.01, f"publish took {worst * 1000:.1f} ms"
+            assert most <= 32 + len(flags)  # partials beyond the limit were dropped
             msgs = []
             while True:
                 try:

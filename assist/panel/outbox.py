@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 
@@ -97,6 +97,7 @@ class Outbox:
         self.limit, self.hard_limit, self.max_chars = limit, hard_limit, max_chars
         self._items: deque[tuple[bool, str, str | None]] = deque()  # droppable, text, call
         self._chars = 0
+        self._per_call: Counter[str | None] = Counter()  # queued texts of each call
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._ready = asyncio.Event()
         self._cursor_turn = False
@@ -120,10 +121,11 @@ class Outbox:
         if call_id is not None and call_id in self.cursors:
             return True
         if len(self._items) >= self.limit:
-            for i, (old_droppable, old, _) in enumerate(self._items):
+            for i, (old_droppable, old, old_call) in enumerate(self._items):
                 if old_droppable:
                     del self._items[i]
                     self._chars -= len(old)
+                    self._uncount(old_call)
                     self.dropped += 1
                     break
             else:
@@ -136,8 +138,14 @@ class Outbox:
             return False
         self._items.append((droppable, text, call_id))
         self._chars += len(text)
+        self._per_call[call_id] += 1
         self._ready.set()
         return True
+
+    def _uncount(self, call_id: str | None) -> None:
+        self._per_call[call_id] -= 1
+        if not self._per_call[call_id]:
+            del self._per_call[call_id]
 
     def catch_up(self, cursor: Cursor) -> None:
         """Send `cursor`'s call from its position; replaces any catch-up of that call.
@@ -146,10 +154,11 @@ class Outbox:
         from the history, in order.
         """
         call_id = cursor.call.call_id
-        if any(c == call_id for _, _, c in self._items):
+        if self._per_call[call_id] > 0:
             kept = [item for item in self._items if item[2] != call_id]
             self._items = deque(kept)
             self._chars = sum(len(t) for _, t, _ in kept)
+            del self._per_call[call_id]
         self.cursors.pop(call_id, None)
         self.cursors[call_id] = cursor
         self._ready.set()
@@ -170,8 +179,9 @@ class Outbox:
     def _next_item(self) -> str | None:
         if not self._items:
             return None
-        _, text, _ = self._items.popleft()
+        _, text, call_id = self._items.popleft()
         self._chars -= len(text)
+        self._uncount(call_id)
         return text
 
     def next_text(self) -> str | None:

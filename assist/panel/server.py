@@ -99,7 +99,8 @@ class AssistServer:
         self.fanout = Fanout(keep_ended=keep_ended, max_opened=max_opened)
         self._links: dict[Link, ServerConnection] = {}
         self._server: Server | None = None
-        self.stats = {"published": 0, "refused": 0, "errors": 0, "overflow_closes": 0}
+        self.stats = {"published": 0, "refused": 0, "errors": 0, "overflow_closes": 0,
+                      "messages": 0}
 
     # -- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +113,9 @@ class AssistServer:
             # Above our own limit so a too-big message gets a JSON error first;
             # beyond this the library closes with 1009.
             max_size=self._max_message * 4,
+            # Without compression a read of the socket holds only what it says: a
+            # 256 KiB read of deflated frames could inflate to megabytes first.
+            compression=None,
             server_header=None,
         )
         sock = next(iter(self._server.sockets))
@@ -198,6 +202,7 @@ class AssistServer:
         strikes = 0
         try:
             async for message in ws:
+                self.stats["messages"] += 1
                 if limit.allow(self._clock()):
                     strikes = 0
                     self._on_message(link, message)
@@ -210,7 +215,7 @@ class AssistServer:
                     if strikes == 1:
                         self._reply_error(link, "rate_limited",
                                           f"more than {limit.rate:g} messages a second")
-                if writer.done():
+                if writer.done() or link.outbox.overflowed:
                     break
         except ConnectionClosed:
             pass
@@ -221,6 +226,9 @@ class AssistServer:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            if link.outbox.overflowed:  # a writer stuck in send never got to say so
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.close(1013, "panel too slow; reconnect and resume")
 
     def _expire(self, ws: ServerConnection) -> None:
         asyncio.ensure_future(self._send_error_close(ws, "auth", "token expired", 1008))
@@ -276,15 +284,19 @@ class AssistServer:
             self._reply_error(link, exc.code, str(exc), ref)
             return
         if reply is not None:
-            link.outbox.put(dumps(reply))
+            self._put(link, dumps(reply))
         self._close_overflowed()
+
+    def _put(self, link: Link, text: str) -> None:
+        if not link.outbox.put(text) and link not in self.fanout.overflowed:
+            self.fanout.overflowed.append(link)
 
     def _reply_error(self, link: Link, code: str, text: str, ref: object = None) -> None:
         self.stats["errors"] += 1
         reply: dict[str, Any] = {"type": "error", "code": code, "message": text}
         if isinstance(ref, (str, int)):
             reply["ref"] = ref
-        link.outbox.put(dumps(reply))
+        self._put(link, dumps(reply))
         self._close_overflowed()
 
     def link_stats(self) -> list[dict[str, Any]]:
@@ -361,7 +373,12 @@ class AssistServer:
     async def _send_error_close(self, ws: ServerConnection, code: str, text: str, close: int):
         with contextlib.suppress(ConnectionClosed):
             await ws.send(dumps({"type": "error", "code": code, "message": text}))
-            await ws.close(close, text[:100])
+            closing = asyncio.ensure_future(ws.close(close, text[:100]))
+            # Read on, discarding, so the peer's close frame behind its unread
+            # messages is seen and the link ends now rather than at the timeout.
+            async for _ in ws:
+                pass
+            await closing
 
 
 def _response(status: HTTPStatus, body: bytes, ctype: str) -> Response:
@@ -393,6 +410,10 @@ def _parse(raw: str | bytes, max_message: int) -> dict[str, Any]:
         raise ProtocolError("bad_json", "message nested too deeply") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ProtocolError("bad_message", "message must be a JSON object with a type")
+    try:  # "\ud800" escapes decode to text no reply could carry
+        dumps(msg).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError("bad_message", "strings must be valid Unicode") from None
     if msg["type"] not in CLIENT_TYPES:
         raise ProtocolError("unknown_type", f"unknown message type {msg['type'][:40]!r}")
     return msg
