@@ -8,6 +8,8 @@ more digits (spaces and dashes inside allowed) keeps only its last four.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _DIGIT = r"[0-9０-９零〇一二三四五六七八九幺两xX]"
 _RUN = re.compile(rf"{_DIGIT}(?:[\s\-]?{_DIGIT}){{5,}}")
@@ -25,7 +27,7 @@ def mask(text: str) -> str:
     return _RUN.sub(_mask, text)
 
 
-def mask_words(text: str, words: list[dict]) -> list[dict]:
+def mask_words(text: str, words: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
     """Mask word tokens the way their joined text is masked.
 
     A number is often split over several tokens (一三八 / 一二三四 / …), so each

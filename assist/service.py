@@ -31,17 +31,13 @@ DEMO_CALL = Path(__file__).parent / "demo" / "demo_call.wav"
 PAUSE_BETWEEN_CALLS = 3.0
 
 
-def secret_path(cfg: Config) -> Path:
-    return Path(cfg.data_dir) / "panel-secret"
-
-
 class Service:
     def __init__(self, cfg: Config, *, host: str | None = None, port: int | None = None,
                  realtime: bool = True) -> None:
         self.cfg = cfg
         coaching = load_coaching(cfg)  # a broken playbook stops us here, with file and line
         try:
-            self.secret = load_or_create_secret(secret_path(cfg))
+            self.secret = load_or_create_secret(cfg.secret_path)
         except (OSError, ValueError) as e:
             raise UserError(f"panel secret: {e}") from None
         try:
@@ -65,18 +61,18 @@ class Service:
         self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,
                            transcription=self.transcription, coaching=coaching)
         self.sip: Any = None
+        self.fork: Any = None
 
     def _feedback(self, call_id: str, suggestion: str, action: str, agent: str | None) -> None:
         self.hub.feedback(call_id, suggestion, action, agent)
 
     def urls(self, agent: str) -> dict[str, str]:
-        now = time.time()
+        now, ttl = time.time(), self.cfg.auth.token_ttl
         base = self.server.url
-        return {
-            "agent": f"{base}?token={issue_token(self.secret, role='agent', agent=agent, now=now)}",
-            "supervisor": f"{base}?token="
-                          f"{issue_token(self.secret, role='supervisor', now=now)}",
-        }
+        agent_token = issue_token(self.secret, role="agent", agent=agent, ttl=ttl, now=now)
+        supervisor_token = issue_token(self.secret, role="supervisor", ttl=ttl, now=now)
+        return {"agent": f"{base}?token={agent_token}",
+                "supervisor": f"{base}?token={supervisor_token}"}
 
     async def start(self) -> None:
         try:
@@ -87,15 +83,34 @@ class Service:
         await self.transcription.load()
         if self.cfg.trunks:
             await self._start_sip()
+        if self.cfg.fork.enabled:
+            await self._start_fork()
+
+    async def _start_fork(self) -> None:
+        from assist.taps.fork import ForkServer
+
+        fp = self.cfg.fork
+        ssl = None
+        if fp.tls_cert:
+            try:
+                ssl = ssl_context(fp.tls_cert, fp.tls_key)
+            except (OSError, ValueError) as e:
+                raise UserError(f"fork.tls_cert: cannot load the certificate ({e})") from None
+        self.fork = ForkServer(fp, self.hub, ssl_context=ssl)
+        try:
+            await self.fork.start()
+        except OSError as e:
+            self.fork = None
+            raise UserError(f"media-fork listener: cannot listen on {fp.host}:{fp.port} ({e}); "
+                            "choose another fork.port") from None
+        log.info("media-fork listener on %s:%d for %d source(s)", fp.host, self.fork.port,
+                 len(fp.sources))
 
     async def _start_sip(self) -> None:
-        from sip.server import SipServer, SipSettings
+        from sip.server import SipServer
 
         sp = self.cfg.sip
-        settings = SipSettings(host=sp.host, udp_port=sp.udp_port or None,
-                               tcp_port=sp.tcp_port or None, rtp_port=sp.rtp_port,
-                               clock_rate=sp.clock_rate)
-        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, settings)
+        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, sp)
         try:
             await asyncio.to_thread(self.sip.start)
         except RuntimeError as e:
@@ -105,6 +120,8 @@ class Service:
                  sp.udp_port or "off", sp.tcp_port or "off", len(self.cfg.trunks))
 
     async def stop(self) -> None:
+        if self.fork is not None:
+            await self.fork.stop()  # ends its calls before the hub drains
         if self.sip is not None:
             await asyncio.to_thread(self.sip.stop)
         for call_id in list(self.hub.sessions):
@@ -129,8 +146,9 @@ class Service:
 
 async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
               host: str | None, port: int | None, demo: bool = True) -> int:
-    # With trunks configured the demo call is off unless a call is named.
-    rec = read_call(call or DEMO_CALL) if (call or (demo and not cfg.trunks)) else None
+    # With trunks or media forks configured the demo call is off unless a call is named.
+    live = bool(cfg.trunks) or cfg.fork.enabled
+    rec = read_call(call or DEMO_CALL) if (call or (demo and not live)) else None
     svc = Service(cfg, host=host, port=port, realtime=rec is None or speed == 1.0)
     await svc.start()
     urls = svc.urls(cfg.call.agent)
@@ -142,6 +160,9 @@ async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
         sp = cfg.sip
         print(f"  SIP tap: {sp.host} udp {sp.udp_port or 'off'} tcp {sp.tcp_port or 'off'}, "
               f"{len(cfg.trunks)} trunk(s)", flush=True)
+    if svc.fork is not None:
+        print(f"  media forks: {cfg.fork.host}:{svc.fork.port}, "
+              + ", ".join(f"{s.kind} {s.path}" for s in cfg.fork.sources), flush=True)
     if rec is not None:
         print(f"replaying {rec.path.name} ({rec.duration:.0f} s)"
               f"{'' if once else ' in a loop'}; Ctrl-C stops.", flush=True)

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assist.asr import PartyRecognizer, RecognizerParams, load_model  # noqa: E402
+from assist.asr import AsrParams, PartyRecognizer, load_model  # noqa: E402
 from assist.events import Event  # noqa: E402
 from tests.speech import frames, silence, speak, talking_mask  # noqa: E402
 
@@ -97,10 +97,10 @@ def run(seconds: float = 20.0, model_path: str | None = None) -> dict[str, objec
     pcm, spans = track(seconds)
     dur = len(pcm) / RATE
     talk = sum(e - s for s, e in spans)
-    fast = dict(max_backlog=None)
-    gated, _ = asyncio.run(_feed(model, pcm, spans, RecognizerParams(**fast), False))
-    full, _ = asyncio.run(_feed(model, pcm, spans, RecognizerParams(gated=False, **fast), False))
-    live, lat = asyncio.run(_feed(model, pcm, spans, RecognizerParams(), True))
+    fast = dict(max_backlog=0.0)
+    gated, _ = asyncio.run(_feed(model, pcm, spans, AsrParams(**fast), False))
+    full, _ = asyncio.run(_feed(model, pcm, spans, AsrParams(gated=False, **fast), False))
+    live, lat = asyncio.run(_feed(model, pcm, spans, AsrParams(), True))
     per_min_g = gated.stats.cpu_s / (dur / 60)
     per_min_f = full.stats.cpu_s / (dur / 60)
     return {

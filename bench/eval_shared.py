@@ -297,15 +297,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def run_default(data: Path) -> dict:
-    """The product's own estimators (assist.call.offline), for `make bench`."""
-    from assist.call.offline import anger_scores, estimate_rate
-
-    res = evaluate(data, estimate_rate, anger_scores)
-    return {"rate_mape_pct": round(100 * res["rate"]["mape"], 1), "rate_clips": res["rate"]["n"],
-            "anger_auc_raw": round(res["anger"]["raw"]["auc"], 3),
-            "anger_auc_equalised": round(res["anger"]["equalised"]["auc"], 3),
-            "anger_auc_vs_neutral_raw": round(res["anger"]["raw"]["auc_vs_neutral"], 3),
-            "anger_auc_vs_neutral_equalised":
-                round(res["anger"]["equalised"]["auc_vs_neutral"], 3)}

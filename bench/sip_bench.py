@@ -102,9 +102,9 @@ def _pcap(packets: int) -> bytes:
     return b"".join(out)
 
 
-def _jitter() -> tuple[int, int] | None:
+def _jitter() -> tuple[int, ...]:
     raw = os.environ.get("SIP_BENCH_JITTER_MS")  # e.g. "20,60" to compare with the default
-    return tuple(int(x) for x in raw.split(",")) if raw else None  # type: ignore[return-value]
+    return tuple(int(x) for x in raw.split(",")) if raw else ()
 
 
 def _free_port() -> int:
@@ -120,7 +120,8 @@ def _child(calls: int, seconds: float) -> dict[str, Any]:
 
     import numpy as np
 
-    from sip.server import SipServer, SipSettings
+    from sip.server import SipServer
+    from sip.settings import SipSettings
     from sip.trunks import parse_trunks
 
     got: list[tuple[str, str, int, float]] = []  # call, party, packet, reached the sink
@@ -148,7 +149,7 @@ def _child(calls: int, seconds: float) -> dict[str, Any]:
     trunks = parse_trunks("[[trunks]]\nname='bench'\nsources=['127.0.0.1']\n"
                           "agent_aor='^sip:(\\d{4})@'\n")  # fmt: skip
     server = SipServer(trunks, loop, Sink(), SipSettings(
-        host="127.0.0.1", udp_port=port, tcp_port=None, rtp_port=rtp_low,
+        host="127.0.0.1", udp_port=port, tcp_port=0, rtp_port=rtp_low,
         jitter_ms=_jitter()))  # fmt: skip
     server.start()
     work = Path(tempfile.mkdtemp(prefix="sip-bench-"))

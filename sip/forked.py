@@ -77,7 +77,6 @@ class Pairer:
     def __init__(self, pair_timeout: float) -> None:
         self.timeout = pair_timeout
         self._calls: dict[str, _Pending] = {}
-        self._leg_key: dict[int, tuple[str, str]] = {}
 
     def offer(self, leg: Leg, now: float) -> None:
         """An INVITE arrived: raise Refusal if this role is already present."""
@@ -91,7 +90,6 @@ class Pairer:
         call.offered.add(leg.role)
         call.legs[leg.role] = leg_id
         call.agent = call.agent or leg.agent
-        self._leg_key[leg_id] = (leg.key, leg.role)
         if call.started:
             return [Join(leg.key, leg.role, leg_id, now)]
         if len(call.legs) == 2:
@@ -114,13 +112,8 @@ class Pairer:
             return []
         if leg_id is not None and call.legs.get(leg.role) == leg_id:
             del call.legs[leg.role]
-            self._leg_key.pop(leg_id, None)
         call.offered.discard(leg.role)
         if call.legs or call.offered:
             return []
         del self._calls[leg.key]
         return [End(leg.key, reason)] if call.started else []
-
-    def key_of(self, leg_id: int) -> str | None:
-        found = self._leg_key.get(leg_id)
-        return found[0] if found else None

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import threading
 import time
 from collections.abc import Callable
 
-import numpy as np
 import pjsua2 as pj
 
-from assist.frames import FRAME_MS, Frame
+from assist.frames import FRAME_MS
 
 # libstdc++ std::vector<unsigned char>: three pointers (begin, end, end of storage).
 _VEC = ctypes.POINTER(ctypes.c_void_p * 2)
@@ -37,6 +37,9 @@ class TapPort(pj.AudioMediaPort):
 
     Frames are dropped until `begin()` names the assisted call; from then on
     the sample counter (the party's call time) starts at the given offset.
+    The bridge thread advances the counter and the SIP thread sets or skips it
+    (start, late join, hold), so both go through `_lock`: an unguarded
+    read-modify-write on one side could lose the other's update.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, deliver: Deliver, party: str,
@@ -46,7 +49,8 @@ class TapPort(pj.AudioMediaPort):
         self._deliver = deliver
         self.party = party
         self.tap_id: str | None = None
-        self.samples = 0
+        self._lock = threading.Lock()
+        self._samples = 0
         self.frames = 0
         self.slot = -1  # the call stream's bridge slot we listen to
         fmt = pj.MediaFormatAudio()
@@ -54,30 +58,39 @@ class TapPort(pj.AudioMediaPort):
         self.createPort(f"tap-{party}-{id(self):x}", fmt)
 
     def begin(self, tap_id: str, offset_samples: int) -> None:
-        self.samples = offset_samples
-        self.tap_id = tap_id
+        with self._lock:
+            self._samples = offset_samples
+            self.tap_id = tap_id
+
+    def skip(self, samples: int) -> None:
+        """Move call time on (a hold): the next frame starts that much later."""
+        with self._lock:
+            self._samples += samples
+
+    @property
+    def samples(self) -> int:
+        with self._lock:
+            return self._samples
 
     def stop(self) -> None:
         self.tap_id = None
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
-        tap_id = self.tap_id
-        if tap_id is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+        if self.tap_id is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
             return
         data = frame_bytes(frame.buf)
         if not data:
             return
-        start = self.samples
-        self.samples += len(data) // 2
-        self.frames += 1
+        with self._lock:
+            tap_id = self.tap_id
+            start = self._samples
+            self._samples += len(data) // 2
+        if tap_id is None:
+            return
+        self.frames += 1  # bridge thread only
         try:
             self._loop.call_soon_threadsafe(
                 self._deliver, tap_id, self.party, data, start, time.monotonic()
             )
         except RuntimeError:  # loop closed while the bridge still runs: drop
             pass
-
-
-def make_frame(party: str, data: bytes, start: int, rate: int, arrival: float) -> Frame:
-    pcm = np.frombuffer(data, dtype=np.int16)
-    return Frame(party=party, pcm=pcm, rate=rate, t=start / rate, arrival=arrival)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assist.errors import ConfigError
+from assist.settings import Source, unknown
 
 ROLES = ("customer", "agent")
 MODES = ("siprec", "forked")
@@ -96,51 +97,29 @@ def parse_trunks(text: str, filename: str = "<config>") -> tuple[Trunk, ...]:
     raw = data.get("trunks")
     if raw is None:
         raise ConfigError(filename, "no trunks: add a [[trunks]] or [trunks.NAME] section")
-    sections: list[tuple[str, str, dict[str, Any]]] = []  # (display key, header regex, table)
+    src = Source(filename, text)
+    sections: list[tuple[str, tuple[str | int, ...], dict[str, Any]]] = []  # name, path, table
     if isinstance(raw, list):
         for i, table in enumerate(raw):
             name = table.get("name") if isinstance(table, dict) else None
             if not isinstance(name, str):
-                where = _where(filename, text, f"trunks[{i}]", r"\[\[\s*trunks\s*\]\]", i, None)
-                raise ConfigError(where, "each [[trunks]] needs name = \"...\"")
-            sections.append((name, r"\[\[\s*trunks\s*\]\]", {**table, "_index": i}))
+                raise src.error(("trunks", i), 'each [[trunks]] needs name = "..."',
+                                key=f"trunks[{i}]")
+            sections.append((name, ("trunks", i), table))
     elif isinstance(raw, dict):
         for name, table in raw.items():
             if not isinstance(table, dict):
-                raise ConfigError(f"{filename}: trunks.{name}", "must be a table [trunks.NAME]")
-            hdr = r"\[\s*trunks\.\"?" + re.escape(name) + r"\"?\s*\]"
-            sections.append((name, hdr, {**table, "name": name, "_index": 0}))
+                raise src.error(("trunks", name), "must be a table [trunks.NAME]")
+            sections.append((name, ("trunks", name), {**table, "name": name}))
     else:
-        raise ConfigError(f"{filename}: trunks", "must be [[trunks]] or [trunks.NAME] tables")
-    trunks = tuple(_trunk(text, filename, name, hdr, table) for name, hdr, table in sections)
+        raise src.error(("trunks",), "must be [[trunks]] or [trunks.NAME] tables")
+    trunks = tuple(_trunk(src, name, path, table) for name, path, table in sections)
     seen: set[str] = set()
-    for t in trunks:
+    for (_, path, _), t in zip(sections, trunks, strict=True):
         if t.name in seen:
-            raise ConfigError(f"{filename}: trunks.{t.name}", "duplicate trunk name")
+            raise src.error(path, "duplicate trunk name", key=f"trunks.{t.name}")
         seen.add(t.name)
     return trunks
-
-
-def _where(filename: str, text: str, key: str, header: str, index: int, sub: str | None) -> str:
-    line = _find_line(text, header, index, sub)
-    return f"{filename}: {key}" + (f" (line {line})" if line else "")
-
-
-def _find_line(text: str, header: str, index: int, key: str | None) -> int | None:
-    """Line of `key` inside the index-th section whose header matches (tomllib has no lines)."""
-    lines = text.splitlines()
-    hits = [n for n, ln in enumerate(lines) if re.match(r"\s*" + header + r"\s*(#.*)?$", ln)]
-    if index >= len(hits):
-        return None
-    start = hits[index]
-    if key is None:
-        return start + 1
-    for n in range(start + 1, len(lines)):
-        if re.match(r"\s*\[", lines[n]) and not re.match(r"\s*\[\s*trunks\.[^.\]]+\.", lines[n]):
-            break
-        if re.match(r"\s*\"?" + re.escape(key) + r"\"?\s*=", lines[n]):
-            return n + 1
-    return start + 1
 
 
 _KEYS = {
@@ -150,18 +129,15 @@ _KEYS = {
 }  # fmt: skip
 
 
-def _trunk(text: str, filename: str, name: str, header: str, table: dict[str, Any]) -> Trunk:
-    index = table.pop("_index")
-
+def _trunk(src: Source, name: str, path: tuple[str | int, ...], table: dict[str, Any]) -> Trunk:
     def err(key: str, message: str) -> ConfigError:
-        where = _where(filename, text, f"trunks.{name}.{key}", header, index, key)
-        return ConfigError(where, message)
+        return src.error((*path, key), message, key=f"trunks.{name}.{key}")
 
     if not _NAME.match(name):
         raise err("name", "use 1-40 letters, digits, '_', '-' or '.'")
     for key in table:
         if key not in _KEYS:
-            raise err(key, f"unknown key; known keys: {', '.join(sorted(_KEYS))}")
+            raise err(key, unknown(key, _KEYS))
 
     def opt_str(key: str) -> str | None:
         value = table.get(key)
@@ -212,8 +188,10 @@ def _trunk(text: str, filename: str, name: str, header: str, table: dict[str, An
         if role not in ROLES:
             raise err("labels", f"label {label!r}: role must be customer or agent, got {role!r}")
     order = table.get("order", [])
-    if not isinstance(order, list) or any(r not in ROLES for r in order) or len(set(order)) < len(
-        order
+    if (
+        not isinstance(order, list)
+        or any(r not in ROLES for r in order)
+        or len(set(order)) < len(order)
     ):
         raise err("order", 'must list distinct roles by m= order, e.g. ["customer", "agent"]')
 
@@ -227,8 +205,11 @@ def _trunk(text: str, filename: str, name: str, header: str, table: dict[str, An
     agent_aor = regex("agent_aor")
     customer_aor = regex("customer_aor")
     caller_role = choice("caller_role", ROLES, None)
-    if mode == "siprec" and agent_aor is None and customer_aor is None and not (
-        labels_raw or order or caller_role
+    if (
+        mode == "siprec"
+        and agent_aor is None
+        and customer_aor is None
+        and not (labels_raw or order or caller_role)
     ):
         raise err("agent_aor", "a siprec trunk needs agent_aor, customer_aor, labels or order")
     for key in ("call_header", "role_header", "agent_header"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from helpers import make_event
+
 from assist.coach.coach import Coach
 from assist.coach.playbook import DEFAULT_DIR, load_playbooks
 from assist.detectors.phrases import PhraseSpotter
@@ -12,7 +14,7 @@ CALL = "call-1"
 
 
 def ev(type_: str, t: float, party: str | None = None, **evidence: object) -> Event:
-    return Event(type_, CALL, t, party, dict(evidence))  # type: ignore[arg-type]
+    return make_event(type_, CALL, t, party, **evidence)
 
 
 def says(party: str, words: str, t0: float, step: float = 0.4) -> list[Event]:

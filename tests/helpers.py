@@ -48,3 +48,39 @@ class Collect:
 
     def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
         self.wires.append(wire)
+
+
+# A whole evidence of each type, for tests that care about a few keys only.
+_TEMPLATES: dict[str, dict[str, Any]] = {
+    "call.started": {"agent": "a1", "language": "zh-CN", "sample_rate": 8000, "source": "test"},
+    "call.ended": {"agent": "a1", "duration": 0.0, "reason": "hangup"},
+    "transcription": {"enabled": True},
+    "talk.start": {"onset": 0.0},
+    "talk.end": {"start": 0.0, "duration": 0.0},
+    "metrics": {"start": 0.0, "duration": 0.0, "level_db": -30.0, "pitch_hz": 0.0,
+                "pitch_spread_st": 0.0, "high_ratio": 0.0, "syllables": 0, "pace_cpm": 0.0,
+                "anger": None},
+    "interruption": {"onset": 0.0, "overlap": 0.6, "min_overlap": 0.6, "customer_since": 0.0},
+    "interruption.end": {"onset": 0.0, "overlap": 0.6, "ended_by": "agent"},
+    "pace": {"cpm": 120.0, "target": 120.0, "band": (72.0, 210.0), "window": 30.0,
+             "source": "acoustic", "baseline": None},
+    "pace.drift": {"cpm": 120.0, "target": 120.0, "band": (72.0, 210.0), "direction": "fast",
+                   "kind": "band", "baseline": None, "sustained": 8.0, "source": "acoustic"},
+    "anger": {"level": "calm", "previous": None, "score": 0.0,
+              "thresholds": {"tense": (0.35, 0.5), "angry": (0.55, 0.7)}, "rise": {}},
+    "transcript.partial": {"text": "", "start": 0.0, "end": 0.0},
+    "transcript.final": {"text": "", "start": 0.0, "end": 0.0, "words": ()},
+    "phrase": {"rule": "r", "matched": "", "instead": "", "title": "", "seed": "",
+               "final": True, "utterance_start": None},
+    "suggestion": {"id": "s1", "entry": "e", "title": "", "priority": 0, "text": "",
+                   "phrasings": (), "reason": {"type": "call.started", "t": 0.0, "summary": ""},
+                   "cooldown": 0.0, "ttl": 60.0, "expires": 60.0, "replaces": (), "seed": "",
+                   "language": "zh-CN"},
+    "feedback": {"suggestion": "s1", "entry": "e", "action": "used", "agent": "a1"},
+}
+
+
+def make_event(type_: Any, call_id: str, t: float, party: Any = None,
+               **evidence: Any) -> Event:
+    """An event whose evidence has the keys given and neutral values for the rest."""
+    return Event(type_, call_id, t, party, {**_TEMPLATES[type_], **evidence})

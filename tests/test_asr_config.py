@@ -1,40 +1,43 @@
+"""[asr]: one parameters class, checked the same from code and from the config file."""
+
 from pathlib import Path
 
 import pytest
 
-from assist.asr.config import AsrConfig
+from assist.asr.config import AsrParams
+from assist.config import load
 from assist.errors import ConfigError
 
 
 def test_defaults_point_at_the_small_models():
-    c = AsrConfig.from_dict({})
+    c = AsrParams()
     assert c.model_path("zh-CN") == "models/vosk-model-small-cn-0.22"
-    assert c.params().pre_roll == 0.3 and c.params().post_roll == 0.3
+    assert c.model_path("en-US") == "models/vosk-model-small-en-us-0.15"
+    assert (c.pre_roll, c.post_roll, c.max_backlog, c.gated) == (0.3, 0.3, 10.0, True)
 
 
-def test_relative_model_paths_resolve_against_the_config_folder():
-    c = AsrConfig.from_dict({"models": {"zh": "m/cn", "en": "/abs/en"}}, base=Path("/etc/assist"))
-    assert c.model_path("zh") == "/etc/assist/m/cn"
-    assert c.model_path("en") == "/abs/en"
-
-
-def test_zero_backlog_means_never_drop():
-    assert AsrConfig.from_dict({"max_backlog": 0}).params().max_backlog is None
+def test_code_gets_the_same_checks_as_the_file():
+    with pytest.raises(ConfigError, match=r"^asr.pre_roll: must be 0..2 s, got -1"):
+        AsrParams(pre_roll=-1)
+    with pytest.raises(ConfigError, match=r"^asr.models: must be a table"):
+        AsrParams(models={"zh": ""})
 
 
 @pytest.mark.parametrize(
-    ("raw", "key", "words"),
+    ("body", "line", "key", "words"),
     [
-        ({"pre_roll": -1}, "pre_roll", "between"),
-        ({"post_roll": "x"}, "post_roll", "number of seconds"),
-        ({"enabled": "false"}, "enabled", "true or false"),
-        ({"models": {"zh": 3}}, "models.zh", "folder path"),
-        ({"models": "x"}, "models", "table"),
-        ({"pre_rol": 0.2}, "pre_rol", "unknown key"),
+        ("pre_roll = -1", 2, "pre_roll", "must be 0..2 s"),
+        ("post_roll = 'x'", 2, "post_roll", "must be a number"),
+        ("enabled = 'false'", 2, "enabled", "must be true or false"),
+        ("models = { zh = 3 }", 2, "models.zh", "folder path"),
+        ("models = 'x'", 2, "models", "must be a table"),
+        ("\npre_rol = 0.2", 3, "pre_rol", "unknown key"),
     ],
 )
-def test_bad_values_name_the_key(raw, key, words):
+def test_bad_values_name_file_line_and_key(tmp_path: Path, body, line, key, words):
+    p = tmp_path / "assist.toml"
+    p.write_text(f"[asr]\n{body}\n", encoding="utf-8")
     with pytest.raises(ConfigError) as e:
-        AsrConfig.from_dict(raw, where="assist.toml [asr]")
-    assert e.value.where == f"assist.toml [asr] {key}"
-    assert words in str(e.value)
+        load(p)
+    assert e.value.where == f"{p}:{line}: asr.{key}"
+    assert words in e.value.message

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from assist.asr import PartyRecognizer, RecognizerParams, load_model
+from assist.asr import AsrParams, PartyRecognizer, load_model
 from assist.asr.model import AsrModel
 from assist.events import Event
 from tests.speech import ESPEAK, frames, silence, speak, talking_mask
@@ -91,7 +91,7 @@ def run(model) -> Run:
     b_span = (a_span[1] + 3.0, a_span[1] + 3.0 + len(b) / RATE)
     spans = [a_span, b_span]
     events, rec, feed_max, gap = asyncio.run(
-        stream(model, pcm, lambda fs: talking_mask(fs, spans), RecognizerParams(max_backlog=None))
+        stream(model, pcm, lambda fs: talking_mask(fs, spans), AsrParams(max_backlog=0.0))
     )
     r = Run(events, spans, rec, feed_max, gap, len(pcm) / RATE)
     r.partials = [e for e in events if e.type == "transcript.partial"]
@@ -165,7 +165,7 @@ def test_an_overloaded_recogniser_drops_audio_instead_of_falling_behind(model):
     a = speak("안녕하세요 고객님", RATE)
     pcm = np.concatenate([silence(0.5, RATE), a, silence(0.5, RATE)])
     span = (0.5, 0.5 + len(a) / RATE)
-    params = RecognizerParams(max_backlog=0.3)
+    params = AsrParams(max_backlog=0.3)
     events, rec, feed_max, _ = asyncio.run(
         stream(model, pcm, lambda fs: talking_mask(fs, [span]), params)
     )

@@ -43,3 +43,16 @@ def test_each_command_answers_its_own_help() -> None:
 def test_no_command_shows_what_there_is() -> None:
     r = assist()
     assert r.returncode == 2 and "replay" in r.stdout and "trunks" in r.stdout
+
+
+def test_auth_section_sets_the_token_lifetime_and_secret_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "a.toml"
+    secret_file = tmp_path / "keys" / "panel.key"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[auth]\ntoken_ttl = 600\n'
+                   f'secret_file = "{secret_file}"\n', encoding="utf-8")
+    before = time.time()
+    r = assist("--config", str(cfg), "token", "--supervisor")
+    assert r.returncode == 0, r.stderr
+    claims = verify_token(load_or_create_secret(secret_file), r.stdout.strip(), now=time.time())
+    assert before + 600 - 1 <= claims.exp <= time.time() + 600
+    assert not (tmp_path / "data" / "panel-secret").exists()

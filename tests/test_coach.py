@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from assist.coach.coach import Coach, CoachParams
-from assist.errors import UserError
+from assist.errors import ConfigError, UserError
 from tests.coach_streams import BOOKS, CALL, Loop, cards, ev, says
 
 
@@ -229,7 +229,7 @@ def test_replaying_gives_the_same_suggestions():
 
 
 def test_params_are_checked():
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="coach.max_active: must be 1..10 cards, got 0"):
         CoachParams(max_active=0)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from assist.events import Event, to_wire
+from helpers import make_event
+
+from assist.events import FLOOR_TYPES, to_wire
 from assist.panel.auth import Claims
-from assist.panel.fanout import FLOOR_TYPES, Fanout, Link
+from assist.panel.fanout import Fanout, Link
 from assist.panel.outbox import Outbox
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -22,7 +24,7 @@ class Floor:
 
     def pub(self, call_id: str, typ: str, party=None, agent="1001", **evidence) -> int:
         seq = self.seq[call_id] = self.seq.get(call_id, 0) + 1
-        wire = to_wire(Event(typ, call_id, seq / 10, party, evidence), seq, START)
+        wire = to_wire(make_event(typ, call_id, seq / 10, party, **evidence), seq, START)
         self.fanout.publish(wire, agent)
         return seq
 

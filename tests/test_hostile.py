@@ -18,14 +18,16 @@ import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
+from helpers import make_event
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from assist.call.hub import CallHub
 from assist.call.session import LoopParams
-from assist.events import Event, to_wire
+from assist.events import to_wire
 from assist.panel.auth import issue_token
 from assist.panel.server import AssistServer
+
 SECRET = b"h" * 32
 START = datetime(2026, 1, 1, tzinfo=UTC)
 MB = 1024 * 1024
@@ -69,7 +71,7 @@ class Server:
 
     def pub(self, call_id, typ, party=None, agent="1001", **evidence):
         seq = self.seq[call_id] = self.seq.get(call_id, 0) + 1
-        wire = to_wire(Event(typ, call_id, seq / 10, party, evidence), seq, START)
+        wire = to_wire(make_event(typ, call_id, seq / 10, party, **evidence), seq, START)
         self.server.publish(wire, agent=agent, arrival=None)
 
     def call(self, call_id, agent="1001", lines=200, ended=False):

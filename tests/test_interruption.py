@@ -16,8 +16,15 @@ F = 0.02
 
 def drive(script: list[tuple[float, str, Transition | None]], end: float,
           params: InterruptionParams | None = None) -> list[Event]:
-    """Feed both parties frame by frame to `end`, applying transitions at their times."""
+    """Feed both parties frame by frame to `end`, applying transitions at their times;
+    a frame is voiced inside a spurt (from its start to its end, or on while open)."""
     det = InterruptionDetector("c1", params or InterruptionParams())
+    spans: dict[str, list[tuple[float, float]]] = {"customer": [], "agent": []}
+    for _, party, c in script:
+        if c is not None and c.end is None:
+            ends = [x.end for _, p, x in script if p == party and x is not None
+                    and x.start == c.start and x.end is not None]
+            spans[party].append((c.start, ends[0] if ends else end))
     out: list[Event] = []
     steps = round(end / F)
     for i in range(steps):
@@ -25,22 +32,70 @@ def drive(script: list[tuple[float, str, Transition | None]], end: float,
         for party in ("customer", "agent"):
             change = next((c for at, p, c in script if p == party and abs(at - t_end) < 1e-6),
                           None)
-            out += det.feed(party, t_end, change)  # type: ignore[arg-type]
+            voiced = any(a <= t_end - F + 1e-9 and t_end <= b + 1e-9 for a, b in spans[party])
+            out += det.feed(party, t_end, change, voiced)  # type: ignore[arg-type]
     return out
 
 
 def test_agent_cutting_in_is_flagged_when_overlap_reaches_minimum() -> None:
     # Customer talks from 1.0 s; the agent starts at 3.0 s (confirmed 3.06) and
     # both talk until the customer stops at 5.0 s (known at 5.3 after hangover).
+    # The customer could go on after a pause: the overlap is over once their
+    # pause reaches the floor gap (1.0 s), at 6.0.
     got = drive([(1.06, "customer", Transition(1.0)), (3.06, "agent", Transition(3.0)),
                  (5.3, "customer", Transition(1.0, 5.0)), (6.0, "agent", Transition(3.0, 5.7))],
                 end=7.0)
     assert got == [
         Event("interruption", "c1", 4.0, "agent",
               {"onset": 3.0, "overlap": 1.0, "min_overlap": 1.0, "customer_since": 1.0}),
-        Event("interruption.end", "c1", 5.3, "agent",
+        Event("interruption.end", "c1", 6.0, "agent",
               {"onset": 3.0, "overlap": 2.0, "ended_by": "customer"}),
     ]
+
+
+def test_a_pause_inside_the_customers_turn_keeps_their_floor() -> None:
+    # The customer talks 1.0-3.0, pauses 0.4 s, goes on 3.4-6.0; the agent starts
+    # in the pause at 3.2 and talks on.  Their floor is from 1.0: flagged once the
+    # agent has talked over them for 1.0 s (from 3.2, both voiced at 4.2).
+    got = drive([(1.06, "customer", Transition(1.0)), (3.3, "customer", Transition(1.0, 3.0)),
+                 (3.26, "agent", Transition(3.2)), (3.46, "customer", Transition(3.4)),
+                 (6.3, "customer", Transition(3.4, 6.0)), (7.3, "agent", Transition(3.2, 7.0))],
+                end=8.0)
+    assert got == [
+        Event("interruption", "c1", 4.2, "agent",
+              {"onset": 3.2, "overlap": 1.0, "min_overlap": 1.0, "customer_since": 1.0}),
+        Event("interruption.end", "c1", 7.0, "agent",
+              {"onset": 3.2, "overlap": 2.8, "ended_by": "customer"}),
+    ]
+
+
+def test_the_agent_taking_a_pause_for_the_turn_is_not_an_interruption() -> None:
+    # The customer stops at 3.0; the agent answers at 3.5 and the customer does not
+    # go on: the agent did not talk over anyone.
+    got = drive([(1.06, "customer", Transition(1.0)), (3.3, "customer", Transition(1.0, 3.0)),
+                 (3.56, "agent", Transition(3.5))], end=8.0)
+    assert got == []
+
+
+def test_overlap_evidence_agrees_with_itself() -> None:
+    # The customer stops voicing at 4.1 and their talk ends (after hangover) at 4.4:
+    # the flag said 1.0 at 4.0, the end says the whole 1.1, never less.
+    got = drive([(1.06, "customer", Transition(1.0)), (3.06, "agent", Transition(3.0)),
+                 (4.4, "customer", Transition(1.0, 4.1)), (5.0, "agent", Transition(3.0, 4.7))],
+                end=7.0)
+    flag, end = got
+    assert (flag.type, flag.evidence["overlap"]) == ("interruption", 1.0)
+    assert (end.type, end.evidence["overlap"]) == ("interruption.end", 1.1)
+
+
+def test_a_short_pause_of_the_agent_keeps_one_interruption() -> None:
+    # The agent talks 2.0-2.6, breathes 0.4 s, goes on from 3.0 over a customer who
+    # talks 1.0-6.0: one interruption from 2.0, flagged at 3.0 when both are voiced.
+    got = drive([(1.06, "customer", Transition(1.0)), (2.06, "agent", Transition(2.0)),
+                 (2.9, "agent", Transition(2.0, 2.6)), (3.06, "agent", Transition(3.0)),
+                 (6.3, "customer", Transition(1.0, 6.0))], end=8.0)
+    assert [(e.type, e.t, e.evidence["onset"], e.evidence["overlap"]) for e in got] == [
+        ("interruption", 3.02, 2.0, 1.02), ("interruption.end", 7.0, 2.0, 4.0)]
 
 
 def test_backchannel_is_not_an_interruption() -> None:
@@ -76,11 +131,11 @@ def test_minimum_overlap_is_configurable() -> None:
 
 def test_each_cut_in_is_counted_once() -> None:
     got = drive([(1.06, "customer", Transition(1.0)), (2.06, "agent", Transition(2.0)),
-                 (3.8, "agent", Transition(2.0, 3.5)), (4.06, "agent", Transition(4.0)),
-                 (6.3, "customer", Transition(1.0, 6.0))], end=7.0)
+                 (3.8, "agent", Transition(2.0, 3.5)), (4.56, "agent", Transition(4.5)),
+                 (6.3, "customer", Transition(1.0, 6.0))], end=7.5)
     assert [(e.type, e.evidence["onset"]) for e in got] == [
         ("interruption", 2.0), ("interruption.end", 2.0),
-        ("interruption", 4.0), ("interruption.end", 4.0)]
+        ("interruption", 4.5), ("interruption.end", 4.5)]
 
 
 @pytest.mark.parametrize("bad", [dict(min_overlap=0.05), dict(min_overlap=9), dict(min_floor=-1)])
@@ -104,3 +159,46 @@ def test_on_audio_overlap_is_measured_from_the_agents_onset(rate: int) -> None:
     # Overlap runs from the agent's onset to the customer's end at 5.0 s.
     assert end["overlap"] == pytest.approx(2.0, abs=0.15)
     assert of_type(got, "interruption")[0].t == pytest.approx(starts[0]["onset"] + 1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.12])
+def test_the_customer_bleeding_into_the_agent_stream_at_25_db_is_not_the_agent(
+        delay: float) -> None:
+    # Sidetone (no delay) or echo (120 ms): the agent leg carries the customer 25 dB
+    # down.  The agent never talks, so nothing of theirs may start.
+    rate = 8000
+    c = Track(rate, 8).put(1.0, syllables(5, rate, pitch=220, db=-18))
+    a = Track(rate, 8).put(1.0 + delay, syllables(5, rate, pitch=220, db=-18 - 25))
+    got = run_session(c.x, a.x, rate)
+    assert [e for e in got if e.party == "agent" and e.type == "talk.start"] == []
+    assert of_type(got, "interruption") == []
+
+
+def test_a_real_cut_in_is_flagged_through_both_parties_bleed() -> None:
+    rate = 8000
+    cust = syllables(4, rate, pitch=220, db=-20)
+    agent = syllables(2.5, rate, per_second=5, pitch=120, db=-22)
+    c = Track(rate, 8).put(1.0, cust).put(3.0, agent * 10 ** (-25 / 20))
+    a = Track(rate, 8).put(3.0, agent).put(1.0, cust * 10 ** (-25 / 20))
+    got = run_session(c.x, a.x, rate)
+    (cut,) = evidence(got, "interruption")
+    assert cut["onset"] == pytest.approx(3.0, abs=0.1)
+    assert cut["customer_since"] == pytest.approx(1.0, abs=0.1)
+    (end,) = evidence(got, "interruption.end")
+    assert end["overlap"] == pytest.approx(2.0, abs=0.15)
+
+
+def test_on_audio_a_pause_before_the_agent_starts_keeps_the_customers_floor() -> None:
+    # The customer pauses 0.5 s at 3.0-3.5 and goes on; the agent starts 0.1 s into
+    # that pause and talks over the rest.  Before, the pause reset "customer since".
+    rate = 8000
+    c = Track(rate, 9).put(1.0, syllables(2.0, rate, pitch=220)).put(
+        3.5, syllables(2.5, rate, pitch=220, seed=3))
+    a = Track(rate, 9).put(3.1, syllables(3.0, rate, per_second=5, pitch=120))
+    got = run_session(c.x, a.x, rate)
+    (cut,) = evidence(got, "interruption")
+    assert cut["customer_since"] == pytest.approx(1.0, abs=0.1)
+    assert cut["onset"] == pytest.approx(3.1, abs=0.1)
+    (end,) = evidence(got, "interruption.end")
+    assert end["overlap"] >= cut["overlap"]
+    assert end["overlap"] == pytest.approx(2.9, abs=0.2)

@@ -92,7 +92,7 @@ hours = [8, 12]
     path = write(tmp_path, "site.toml", text)
     assert problems(tmp_path) == [
         f"{path}:14: entry site.angry: trigger.level 'furious' is not one of angry, calm, tense",
-        f"{path}:26: entry site.spot: unknown key 'colour'; allowed: cooldown, id, language,"
+        f"{path}:26: entry site.spot: unknown key 'colour'; known: cooldown, id, language,"
         " note, phrasings, priority, seed, spot, title, trigger, ttl",
         f"{path}:23: entry site.spot: `phrasings` must be a list of non-empty strings",
         f"{path}:24: entry site.spot: `priority` must be a whole number 1..100, got 101",

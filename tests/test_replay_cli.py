@@ -61,7 +61,7 @@ def test_readable_output_without_json(interrupted_call) -> None:
     (["replay", "{mono}"], "channel(s)"),
     (["replay", "{call}", "--speed", "fast"], "not a number"),
     (["replay", "{call}", "--start", "yesterday"], "not an ISO 8601 time"),
-    (["--config", "{badcfg}", "replay", "{call}"], "vad.mode (line 2)"),
+    (["--config", "{badcfg}", "replay", "{call}"], "bad.toml:2: vad.mode: must be one of"),
 ])
 def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path, interrupted_call,
                                                           args: list[str], expect: str) -> None:

@@ -12,10 +12,11 @@ import urllib.request
 from datetime import UTC, datetime
 
 import pytest
+from helpers import make_event
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from assist.events import Event, to_wire
+from assist.events import to_wire
 from assist.panel.auth import issue_token
 from assist.panel.server import AssistServer
 
@@ -32,7 +33,8 @@ def run(coro):
 
 
 def wire(call_id, seq, typ, t=None, party=None, **evidence):
-    return to_wire(Event(typ, call_id, seq / 10 if t is None else t, party, evidence), seq, START)
+    event = make_event(typ, call_id, seq / 10 if t is None else t, party, **evidence)
+    return to_wire(event, seq, START)
 
 
 class Floor:
@@ -347,7 +349,8 @@ def test_a_stalled_panel_past_the_hard_limit_is_closed_and_resumes_everything():
             await ws.send(json.dumps({"type": "hello", "v": 1, "token": token()}))
             await asyncio.sleep(0.1)
             for i in range(3000):
-                f.pub("c1", "phrase", "agent", rule="r", text="不知道" * 100, instead="我帮您确认")
+                f.pub("c1", "phrase", "agent", rule="r", matched="不知道" * 100,
+                      instead="我帮您确认")
                 if i % 100 == 0:
                     await asyncio.sleep(0)
             assert f.server.stats["overflow_closes"] == 1

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import Collect
 
-from assist.asr.config import AsrConfig
+from assist.asr.config import AsrParams
 from assist.asr.transcription import Transcription
 from assist.call.hub import CallHub
 from assist.call.session import LoopParams
@@ -43,7 +43,7 @@ def stereo_call(tmp_path: Path) -> Path:
     return write_stereo(tmp_path / "ko.wav", c / 32768.0, a / 32768.0, RATE)
 
 
-def run(path: Path, asr: AsrConfig, language: str = "ko-KR") -> list[dict]:
+def run(path: Path, asr: AsrParams, language: str = "ko-KR") -> list[dict]:
     out = Collect()
 
     async def go() -> None:
@@ -58,7 +58,7 @@ def run(path: Path, asr: AsrConfig, language: str = "ko-KR") -> list[dict]:
 
 
 def test_both_parties_are_transcribed_and_pace_switches_to_recognised_units(tmp_path):
-    wires = run(stereo_call(tmp_path), AsrConfig(models={"ko": KO}))
+    wires = run(stereo_call(tmp_path), AsrParams(models={"ko": KO}))
     types = [w["type"] for w in wires]
     assert types[0] == "call.started" and types[-1] == "call.ended"
     (tr,) = [w for w in wires if w["type"] == "transcription"]
@@ -78,7 +78,7 @@ def test_both_parties_are_transcribed_and_pace_switches_to_recognised_units(tmp_
 
 
 def test_without_a_model_the_call_runs_and_says_why_transcription_is_off(tmp_path):
-    wires = run(stereo_call(tmp_path), AsrConfig(models={"ko": str(tmp_path / "nowhere")}))
+    wires = run(stereo_call(tmp_path), AsrParams(models={"ko": str(tmp_path / "nowhere")}))
     (tr,) = [w for w in wires if w["type"] == "transcription"]
     assert tr["evidence"]["enabled"] is False
     assert "nowhere" in tr["evidence"]["reason"]

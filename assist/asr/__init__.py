@@ -1,15 +1,16 @@
 """Streaming speech recognition with Vosk: models, gating, per-party workers."""
 
+from assist.asr.config import AsrParams
 from assist.asr.gate import SpeechGate, TimeMap
 from assist.asr.model import AsrModel, ModelRegistry, load_model
 from assist.asr.text import base_language, count_units, join_text
-from assist.asr.worker import PartyRecognizer, RecognizerParams
+from assist.asr.worker import PartyRecognizer
 
 __all__ = [
     "AsrModel",
+    "AsrParams",
     "ModelRegistry",
     "PartyRecognizer",
-    "RecognizerParams",
     "SpeechGate",
     "TimeMap",
     "base_language",

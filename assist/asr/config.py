@@ -1,4 +1,4 @@
-"""[asr] settings, validated once when the config file is read.
+"""[asr] settings: whether to transcribe, with which models, and how audio is batched.
 
     [asr]
     enabled = true
@@ -6,90 +6,68 @@
     post_roll = 0.3       # seconds fed after talk ends
     chunk = 0.06          # seconds batched per hand-off to a recogniser thread
     max_backlog = 10.0    # seconds queued per party before audio is dropped; 0 = never
+    gated = true          # false feeds silence too (only to measure what the gate saves)
     [asr.models]
     zh = "models/vosk-model-small-cn-0.22"
     en = "models/vosk-model-small-en-us-0.15"
 
-Relative model paths are resolved against `base` (the config file's folder).
+Relative model paths in a config file are resolved against the file's folder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from assist.asr.text import base_language
-from assist.asr.worker import RecognizerParams
-from assist.errors import ConfigError
+from assist.settings import Rule, Source, check_fields, flag, number, rule
 
-DEFAULT_MODELS = {
+DEFAULT_MODELS: Mapping[str, str] = MappingProxyType({
     "zh": "models/vosk-model-small-cn-0.22",
     "en": "models/vosk-model-small-en-us-0.15",
-}
-_KEYS = {"enabled", "pre_roll", "post_roll", "chunk", "max_backlog", "models"}
+})
 
 
-@dataclass(frozen=True)
-class AsrConfig:
-    enabled: bool = True
-    pre_roll: float = 0.3
-    post_roll: float = 0.3
-    chunk: float = 0.06
-    max_backlog: float | None = 10.0
-    models: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(DEFAULT_MODELS))
+def _models_ok(v: Mapping[str, Any]) -> bool:
+    return all(isinstance(p, str) and p.strip() for p in v.values())
 
-    def params(self) -> RecognizerParams:
-        return RecognizerParams(self.pre_roll, self.post_roll, self.chunk, self.max_backlog)
+
+_MODELS = Rule(Mapping, 'a table of language = "model folder", e.g. '
+               '{ zh = "models/vosk-model-small-cn-0.22" }', _models_ok, ({"zh": ""},))
+
+
+@dataclass(frozen=True, slots=True)
+class AsrParams:
+    enabled: bool = flag(True)
+    pre_roll: float = number(0.3, 0.0, 2.0, "s")  # audio kept from before talk starts
+    post_roll: float = number(0.3, 0.0, 2.0, "s")  # audio fed after talk ends
+    chunk: float = number(0.06, 0.02, 1.0, "s")  # batched per hand-off to the worker
+    # Seconds queued before audio is dropped: keeps a live call's latency bounded
+    # when the machine is overloaded.  0 never drops (replays faster than real time).
+    max_backlog: float = number(10.0, 0.0, 3600.0, "s")
+    gated: bool = flag(True)  # False feeds everything (for measuring the saving)
+    models: Mapping[str, str] = rule(DEFAULT_MODELS, _MODELS)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "asr")
 
     def model_path(self, language: str) -> str | None:
         return self.models.get(base_language(language))
 
-    @classmethod
-    def from_dict(
-        cls, raw: Mapping[str, Any], where: str = "[asr]", base: Path | None = None
-    ) -> AsrConfig:
-        """Build from the parsed [asr] table; ConfigError names the key at fault."""
-        unknown = sorted(set(raw) - _KEYS)
-        if unknown:
-            raise ConfigError(
-                f"{where} {unknown[0]}",
-                f"unknown key; expected one of {', '.join(sorted(_KEYS))}",
-            )
-        enabled = raw.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise ConfigError(f"{where} enabled", f"must be true or false, got {enabled!r}")
-        pre = _seconds(raw, "pre_roll", 0.3, 0.0, 2.0, where)
-        post = _seconds(raw, "post_roll", 0.3, 0.0, 2.0, where)
-        chunk = _seconds(raw, "chunk", 0.06, 0.02, 1.0, where)
-        backlog = _seconds(raw, "max_backlog", 10.0, 0.0, 3600.0, where)
-        models_raw = raw.get("models", DEFAULT_MODELS)
-        if not isinstance(models_raw, Mapping):
-            raise ConfigError(
-                f"{where} models",
-                'must be a table such as { zh = "models/vosk-model-small-cn-0.22" }',
-            )
-        models: dict[str, str] = {}
-        for lang, path in models_raw.items():
-            if not isinstance(path, str) or not path.strip():
-                raise ConfigError(
-                    f"{where} models.{lang}", f"must be a folder path string, got {path!r}"
-                )
-            p = Path(path).expanduser()
-            if base is not None and not p.is_absolute():
-                p = base / p
-            models[base_language(str(lang))] = str(p)
-        return cls(enabled, pre, post, chunk, backlog or None, MappingProxyType(models))
 
+def models_from(raw: Any, src: Source, base: Path) -> Mapping[str, str]:
+    """The [asr] models table, keys as base languages, relative paths under `base`."""
+    if not isinstance(raw, Mapping):
+        raise src.error(("asr", "models"), "must be " + _MODELS.want, key="asr.models")
+    models: dict[str, str] = {}
+    for lang, path in raw.items():
+        if not isinstance(path, str) or not path.strip():
+            raise src.error(("asr", "models", lang), f"must be a folder path string, got "
+                            f"{path!r}", key=f"asr.models.{lang}")
+        p = Path(path).expanduser()
+        models[base_language(str(lang))] = str(p if p.is_absolute() else base / p)
+    return MappingProxyType(models)
 
-def _seconds(
-    raw: Mapping[str, Any], key: str, default: float, lo: float, hi: float, where: str
-) -> float:
-    v = raw.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ConfigError(f"{where} {key}", f"must be a number of seconds, got {v!r}")
-    if not lo <= v <= hi:
-        raise ConfigError(f"{where} {key}", f"must be between {lo} and {hi} seconds, got {v}")
-    return float(v)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
-from assist.asr.config import AsrConfig
+from assist.asr.config import AsrParams
 from assist.asr.model import ModelRegistry
 from assist.asr.worker import PartyRecognizer
 from assist.events import PARTIES, Event
@@ -19,15 +20,11 @@ log = logging.getLogger(__name__)
 
 
 class Transcription:
-    def __init__(self, cfg: AsrConfig, *, realtime: bool = True) -> None:
+    def __init__(self, cfg: AsrParams, *, realtime: bool = True) -> None:
         self.cfg = cfg
         self.registry = ModelRegistry(dict(cfg.models))
-        params = cfg.params()
-        if not realtime:  # a replay faster than real time must not drop audio
-            from dataclasses import replace
-
-            params = replace(params, max_backlog=None)
-        self.params = params
+        # A replay faster than real time must not drop audio (0: never drop).
+        self.params = cfg if realtime else replace(cfg, max_backlog=0.0)
         self.loaded = False
 
     async def load(self) -> dict[str, str]:

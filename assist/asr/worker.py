@@ -21,24 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from assist.asr.config import AsrParams
 from assist.asr.gate import SpeechGate, TimeMap
 from assist.asr.model import AsrModel
 from assist.asr.text import join_text, join_tokens
-from assist.events import Event, Party
+from assist.events import Event, EventType, Party
 from assist.frames import Frame
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RecognizerParams:
-    pre_roll: float = 0.3  # seconds of audio kept before talk starts
-    post_roll: float = 0.3  # seconds fed after talk ends
-    chunk: float = 0.06  # seconds batched per hand-off to the worker
-    # Seconds queued before audio is dropped: keeps a live call's latency bounded
-    # when the machine is overloaded.  None never drops (replays faster than real time).
-    max_backlog: float | None = 10.0
-    gated: bool = True  # False feeds everything (for measuring the saving)
 
 
 @dataclass(slots=True)
@@ -58,7 +48,7 @@ class PartyRecognizer:
         party: Party,
         emit: Callable[[Event], None],
         loop: asyncio.AbstractEventLoop,
-        params: RecognizerParams | None = None,
+        params: AsrParams | None = None,
     ) -> None:
         reason = model.check_rate(rate)
         if reason:
@@ -67,7 +57,7 @@ class PartyRecognizer:
         self.rate = rate
         self.call_id = call_id
         self.party = party
-        self.params = params or RecognizerParams()
+        self.params = params or AsrParams()
         self._emit = emit
         self._loop = loop
         self._gate = SpeechGate(self.params.pre_roll, self.params.post_roll)
@@ -125,7 +115,7 @@ class PartyRecognizer:
         dur = sum(f.duration for f in frames)
         with self._lock:
             limit = self.params.max_backlog
-            if limit is not None and self._backlog_s + dur > limit:
+            if limit and self._backlog_s + dur > limit:  # 0: never drop
                 self.stats.dropped_s += dur  # the time map turns this into a gap
                 frames, dur = [], 0.0
             self._backlog_s += dur
@@ -216,7 +206,9 @@ class PartyRecognizer:
             None,
         )
 
-    def _send(self, type_: str, t: float, evidence: dict[str, Any], arrival: float | None) -> None:
+    def _send(
+        self, type_: EventType, t: float, evidence: dict[str, Any], arrival: float | None
+    ) -> None:
         event = Event(type_, self.call_id, round(max(t, 0.0), 6), self.party, evidence, arrival)
         try:
             self._loop.call_soon_threadsafe(self._emit, event)

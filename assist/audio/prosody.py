@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assist.settings import check_fields, number
+
 PITCH_MIN_HZ = 70.0
 PITCH_MAX_HZ = 420.0
 VOICING_THRESHOLD = 0.45
@@ -115,10 +117,16 @@ class FrameAnalyzer:
 
 @dataclass(frozen=True, slots=True)
 class NucleiParams:
-    min_dip_db: float = 1.0  # a peak must rise this far above the dip before it
-    below_max_db: float = 25.0  # peaks quieter than the spurt's loudest by more are ignored
-    smooth: int = 3  # moving-average length over the 10 ms contour
-    min_gap_s: float = 0.06  # no two syllables closer than this (1000 a minute)
+    # a peak must rise this far above the dip before it
+    min_dip_db: float = number(1.0, 0.0, 20.0, "dB")
+    # peaks quieter than the spurt's loudest by more are ignored
+    below_max_db: float = number(25.0, 1.0, 60.0, "dB")
+    smooth: int = number(3, 1, 20, "steps of 10 ms")  # moving-average length over the contour
+    # no two syllables closer than this (0.06 s: 1000 a minute)
+    min_gap_s: float = number(0.06, 0.01, 0.5, "s")
+
+    def __post_init__(self) -> None:
+        check_fields(self, "nuclei")
 
 
 def count_nuclei(sub_db: np.ndarray, voiced: np.ndarray, params: NucleiParams) -> int:

@@ -6,18 +6,22 @@ Rules:
 - talk starts after `onset` seconds of voiced frames (a lone click is not talk)
   and is dated from the first of them;
 - talk ends after `hangover` seconds without a voiced frame, dated from the
-  end of the last voiced frame, so short pauses inside a phrase stay inside it.
+  end of the last voiced frame, so short pauses inside a phrase stay inside it;
+- a frame at least `bleed_db` below the other party's loudest frame of the
+  last `bleed_window` seconds is that party's bleed (echo, sidetone, a mixed
+  leg carries the other side at -20 to -30 dB), never voiced.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 import webrtcvad
 
-from assist.errors import check
+from assist.settings import check_fields, choice, number
 
 
 class Talk(enum.Enum):
@@ -29,18 +33,17 @@ class Talk(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class VadParams:
-    mode: int = 2  # webrtcvad aggressiveness 0..3
-    onset: float = 0.06  # s of voiced frames before talk starts
-    hangover: float = 0.3  # s of unvoiced frames before talk ends
-    floor_db: float = -55.0  # dBFS below which a frame is never voiced
+    mode: int = choice(2, (0, 1, 2, 3))  # webrtcvad aggressiveness
+    onset: float = number(0.06, 0.02, 1.0, "s")  # voiced frames before talk starts
+    hangover: float = number(0.3, 0.04, 3.0, "s")  # unvoiced frames before talk ends
+    floor_db: float = number(-55.0, -90.0, 0.0, "dBFS")  # below it a frame is never voiced
+    # Bleed arrives 20-30 dB under its source; two people talking at once on
+    # separate legs are rarely 15 dB apart.  The window covers echo delays.
+    bleed_db: float = number(15.0, 0.0, 60.0, "dB (0 turns the gate off)")
+    bleed_window: float = number(0.2, 0.0, 1.0, "s")
 
     def __post_init__(self) -> None:
-        check("vad", self, [
-            ("mode", self.mode in (0, 1, 2, 3), "0, 1, 2 or 3"),
-            ("onset", 0.02 <= self.onset <= 1.0, "0.02..1.0 s"),
-            ("hangover", 0.04 <= self.hangover <= 3.0, "0.04..3.0 s"),
-            ("floor_db", -90.0 <= self.floor_db <= 0.0, "-90..0 dBFS"),
-        ])
+        check_fields(self, "vad")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,25 @@ class VoiceDetector:
         if mean_square < self._floor_ms:
             return False
         return self._vad.is_speech(pcm.tobytes(), self._rate)
+
+
+class BleedGate:
+    """Which frames of each party are only the other party leaking in; fed each frame's
+    level in call order, pure."""
+
+    def __init__(self, params: VadParams, frame_s: float) -> None:
+        self._db = params.bleed_db
+        self._keep = max(1, round(params.bleed_window / frame_s) + 1)
+        self._recent: dict[str, deque[float]] = {}
+
+    def is_bleed(self, party: str, level_db: float) -> bool:
+        """Record this frame of `party`; True when it is bleed of the other party."""
+        mine = self._recent.setdefault(party, deque(maxlen=self._keep))
+        mine.append(level_db)
+        if self._db <= 0:
+            return False
+        other = [v for p, d in self._recent.items() if p != party for v in d]
+        return bool(other) and level_db < max(other) - self._db
 
 
 class TalkTracker:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,19 +21,25 @@ from assist.audio.prosody import (
     SpurtFeatures,
     summarise,
 )
-from assist.audio.vad import TalkTracker, Transition, VadParams, VoiceDetector
+from assist.audio.vad import BleedGate, TalkTracker, Transition, VadParams, VoiceDetector
 from assist.detectors.anger import AngerDetector, AngerParams
 from assist.detectors.interruption import InterruptionDetector, InterruptionParams
 from assist.detectors.lexicon import lexical_cues, lexical_score
 from assist.detectors.pace import PaceDetector, PaceParams
-from assist.events import PARTIES, Event, Party, to_wire
+from assist.events import (
+    PARTIES,
+    Event,
+    Party,
+    TranscriptFinalEvidence,
+    TranscriptPartialEvidence,
+    to_wire,
+)
 from assist.frames import FRAME_MS, Frame
 from assist.privacy import mask, mask_words
 
 log = logging.getLogger(__name__)
 
 FRAME_S = FRAME_MS / 1000.0
-TEXT_TYPES = ("transcript.partial", "transcript.final", "phrase")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class Step:
     """What one frame of one party brought."""
 
     change: Transition | None = None
+    voiced: bool = False
     spurt: SpurtFeatures | None = None  # the whole spurt, when it ended
     # Pieces of talk to score: every CHUNK_S while talking, and the tail when it ends,
     # so a long angry or hurried turn is flagged while it lasts, not after.
@@ -62,8 +69,10 @@ CHUNK_S = 2.0
 class PartyPipeline:
     """VAD, talk state and features of one party; yields spurts and chunks of them."""
 
-    def __init__(self, party: Party, rate: int, frame_len: int, params: LoopParams) -> None:
+    def __init__(self, party: Party, rate: int, frame_len: int, params: LoopParams,
+                 gate: BleedGate | None = None) -> None:
         self.party = party
+        self._gate = gate
         self._vad = VoiceDetector(rate, params.vad)
         self.talk = TalkTracker(params.vad, FRAME_S)
         self._features = FrameAnalyzer(rate, frame_len)
@@ -75,7 +84,9 @@ class PartyPipeline:
     def feed(self, t: float, pcm: Any) -> Step:
         f = self._features.feed(pcm)
         voiced = self._vad.is_voiced(pcm, f.mean_square)
-        step = Step(self.talk.feed(t, voiced))
+        if self._gate is not None and self._gate.is_bleed(self.party, f.level_db):
+            voiced = False
+        step = Step(self.talk.feed(t, voiced), voiced)
         change = step.change
         if self.talk.talking or change is not None:
             if change is not None and change.end is None:
@@ -143,7 +154,8 @@ class CallSession:
         self._seq = 0
         self._t = 0.0  # latest call time seen on any party
         frame_len = rate * FRAME_MS // 1000
-        self.pipes = {p: PartyPipeline(p, rate, frame_len, params) for p in PARTIES}
+        gate = BleedGate(params.vad, FRAME_S)  # one for both: it compares the two
+        self.pipes = {p: PartyPipeline(p, rate, frame_len, params, gate) for p in PARTIES}
         self.interruption = InterruptionDetector(call_id, params.interruption)
         self.pace = PaceDetector(call_id, params.pace)
         self.anger = AngerDetector(call_id, params.anger)
@@ -193,7 +205,7 @@ class CallSession:
         if change is not None and change.end is None:
             out.append(Event("talk.start", self.call_id, t_end, party,
                              {"onset": round(change.start, 3)}))
-        out += self.interruption.feed(party, t_end, change)
+        out += self.interruption.feed(party, t_end, change, step.voiced)
         out += self._step_events(party, step, t_end)
         for e in out:
             self.inject(e, frame.arrival)
@@ -225,18 +237,19 @@ class CallSession:
 
     def inject(self, event: Event, arrival: float | None = None) -> None:
         """Number, serialise and emit an event; listeners (the coach) may answer with more."""
-        if event.type in TEXT_TYPES and "text" in event.evidence:
-            text = str(event.evidence["text"])
-            evidence = {**event.evidence, "text": mask(text)}
-            if isinstance(event.evidence.get("words"), list):
-                evidence["words"] = mask_words(text, event.evidence["words"])
-            event = Event(event.type, event.call_id, event.t, event.party, evidence,
+        ev = event.evidence
+        if isinstance(ev, TranscriptPartialEvidence | TranscriptFinalEvidence):
+            masked: TranscriptPartialEvidence | TranscriptFinalEvidence
+            if isinstance(ev, TranscriptFinalEvidence):
+                masked = replace(ev, text=mask(ev.text), words=tuple(mask_words(ev.text, ev.words)))
+            else:
+                masked = replace(ev, text=mask(ev.text))
+            event = Event(event.type, event.call_id, event.t, event.party, masked,
                           event.arrival)
         self._seq += 1
         wire = to_wire(event, self._seq, self.start_utc)
         if arrival is not None and event.arrival is None:
-            event = Event(event.type, event.call_id, event.t, event.party, event.evidence,
-                          arrival)
+            event = event.with_arrival(arrival)
         self._emit(wire, event)
         seq = self._seq
         for more in self._react(event):
@@ -282,7 +295,8 @@ class CallSession:
         for party, pipe in self.pipes.items():
             step = pipe.finish()
             t = self._t
-            events = self.interruption.feed(party, t, step.change) if step.change else []
+            events = (self.interruption.feed(party, t, step.change, False) if step.change
+                      else [])
             for e in events + self._step_events(party, step, t):
                 self.inject(e)
         for rec in self.recognizers.values():

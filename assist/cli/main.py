@@ -13,7 +13,7 @@ from typing import Any
 from assist import __version__
 from assist.config import Config, load, load_coaching
 from assist.errors import UserError
-from assist.events import dumps
+from assist.events import QUIET_TYPES, dumps
 
 log = logging.getLogger("assist")
 
@@ -39,8 +39,6 @@ def _utc(text: str) -> datetime:
 class _Printer:
     """Publishes to stdout: JSON lines, or one readable line per notable event."""
 
-    QUIET = {"metrics", "talk.start", "talk.end", "pace", "transcript.partial"}
-
     @staticmethod
     def _brief(wire: dict[str, Any]) -> str:
         ev = wire["evidence"]
@@ -54,7 +52,7 @@ class _Printer:
     def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
         if self.as_json:
             print(dumps(wire), flush=True)
-        elif wire["type"] not in self.QUIET:
+        elif wire["type"] not in QUIET_TYPES:
             party = wire.get("party", "")
             ev = self._brief(wire)
             print(f"{wire['t']:8.2f}s  {party:8}  {wire['type']:18} {ev}", flush=True)
@@ -95,11 +93,12 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import token as token_cli
-    from assist.service import secret_path
 
     rest = list(args.rest)
-    if "--secret-file" not in rest:
-        rest = ["--secret-file", str(secret_path(cfg)), *rest]
+    if not any(a.startswith("--secret-file") for a in rest):
+        rest = ["--secret-file", str(cfg.secret_path), *rest]
+    if not any(a.startswith("--ttl") for a in rest):
+        rest = ["--ttl", str(cfg.auth.token_ttl), *rest]
     return token_cli.main(rest)
 
 

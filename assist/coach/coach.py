@@ -23,24 +23,18 @@ from typing import Any
 
 from assist.coach.playbook import Entry, Playbooks, Trigger
 from assist.errors import UserError
-from assist.events import Event
+from assist.events import FEEDBACK_ACTIONS, STATE_TYPES, Event
+from assist.settings import check_fields, number
 from assist.textnorm import mask_numbers, normalize
-
-FEEDBACK_ACTIONS = ("used", "dismissed")
-
-
-# Events that report a state, so the newest supersedes the cards of the one before.
-STATE_EVENTS = frozenset({"anger", "pace.drift"})
 
 
 @dataclass(frozen=True, slots=True)
 class CoachParams:
-    max_active: int = 3
-    per_event: int = 1
+    max_active: int = number(3, 1, 10, "cards")  # suggestions on screen at once
+    per_event: int = number(1, 1, 5, "cards")  # suggestions one event may raise
 
     def __post_init__(self) -> None:
-        if self.max_active < 1 or self.per_event < 1:
-            raise ValueError("max_active and per_event must be at least 1")
+        check_fields(self, "coach")
 
 
 @dataclass(slots=True)
@@ -169,7 +163,7 @@ class Coach:
         if any(c.evidence["text"] == text for c in self._active):
             return None
         replaces: list[str] = []
-        if event.type in STATE_EVENTS:
+        if event.type in STATE_TYPES:
             # A new state (calm -> tense -> angry) outdates the card the old state raised.
             for old in [c for c in self._active if c.evidence["reason"]["type"] == event.type]:
                 self._active.remove(old)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from assist.coach.coach import Coach
+from assist.coach.coach import Coach, CoachParams
 from assist.coach.playbook import Playbooks
 from assist.detectors.phrases import PhraseSpotter
 from assist.events import Event
@@ -23,12 +23,14 @@ def local_hour(start_utc: datetime, timezone: str) -> int | None:
 
 
 class Coaching:
-    def __init__(self, books: Playbooks, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, books: Playbooks, timezone: str = "Asia/Shanghai",
+                 params: CoachParams | None = None) -> None:
         self.books = books
         self.timezone = timezone
+        self.params = params or CoachParams()
 
     def attach(self, session: Any) -> None:
-        coach = Coach(self.books, session.call_id, session.language,
+        coach = Coach(self.books, session.call_id, session.language, self.params,
                       local_hour=local_hour(session.start_utc, self.timezone))
         spotter = PhraseSpotter(self.books, session.language)
         session.coach = coach

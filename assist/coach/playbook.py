@@ -19,22 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from assist.errors import UserError
-from assist.events import EVENT_TYPES, PARTIES
+from assist.events import EVENT_TYPES, EVIDENCE_FILTERS, PARTIES, TRANSCRIPT_TYPES
+from assist.settings import Lines, unknown
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "prompts"
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
-_TEXT_EVENTS = ("transcript.partial", "transcript.final")
-# Evidence filters: key -> (events it applies to, allowed values or None for any).
-_FILTERS: dict[str, tuple[tuple[str, ...], frozenset[str] | None]] = {
-    "level": (("anger",), frozenset({"calm", "tense", "angry"})),
-    "previous": (("anger",), frozenset({"calm", "tense", "angry"})),
-    "direction": (("pace.drift",), frozenset({"fast", "slow"})),
-    "kind": (("pace.drift",), frozenset({"band", "self"})),
-    "rule": (("phrase",), None),
-}
-_TRIGGER_KEYS = {"event", "party", "match", "hours", "streak", *_FILTERS}
+_TRIGGER_KEYS = {"event", "party", "match", "hours", "streak", *EVIDENCE_FILTERS}
 _ENTRY_KEYS = {
     "id", "trigger", "phrasings", "priority", "cooldown", "seed", "spot", "ttl",
     "title", "language", "note",
@@ -157,35 +149,6 @@ def _check_rule_refs(entries: tuple[Entry, ...], problems: list[str]) -> None:
                     )
 
 
-class _Lines:
-    """Finds the line of an entry or one of its keys by scanning the text."""
-
-    _HEAD = re.compile(r"^\s*\[\[\s*entry\s*\]\]")
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        self.heads = [i for i, line in enumerate(self.lines) if self._HEAD.match(line)]
-
-    def of(self, index: int | None, *path: str) -> int:
-        if index is None or index >= len(self.heads):
-            return self._find(0, len(self.lines), path) or 1
-        start = self.heads[index]
-        end = self.heads[index + 1] if index + 1 < len(self.heads) else len(self.lines)
-        return self._find(start, end, path) or start + 1
-
-    def _find(self, start: int, end: int, path: tuple[str, ...]) -> int | None:
-        found = None
-        for key in path:
-            pat = re.compile(rf"(^|[\s{{,.\[]){re.escape(key)}\s*(=|\])")
-            for i in range(start, end):
-                if pat.search(self.lines[i]):
-                    found, start = i + 1, i
-                    break
-            else:
-                return found
-        return found
-
-
 def _load_file(path: Path, problems: list[str]) -> list[Entry]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -200,14 +163,17 @@ def _load_file(path: Path, problems: list[str]) -> list[Entry]:
         msg = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "", str(exc))
         problems.append(f"{where}: TOML syntax error: {msg}")
         return []
-    lines = _Lines(text)
+    lines = Lines(text)
+
+    def line(index: int | None, *keys: str) -> int:
+        return (lines.of("entry", index, *keys) if index is not None else lines.of(*keys)) or 1
 
     def bad(index: int | None, path_keys: tuple[str, ...], message: str) -> None:
-        problems.append(f"{path}:{lines.of(index, *path_keys)}: {message}")
+        problems.append(f"{path}:{line(index, *path_keys)}: {message}")
 
     for key in data:
         if key not in ("language", "entry"):
-            bad(None, (key,), f"unknown top-level key {key!r}; expected `language` and [[entry]]")
+            bad(None, (key,), unknown(key, ("language", "entry"), "top-level key"))
     language = data.get("language")
     if not isinstance(language, str) or not _LANGUAGE.match(language):
         bad(None, ("language",), f"`language` must be a tag like \"zh-CN\", got {language!r}")
@@ -218,7 +184,7 @@ def _load_file(path: Path, problems: list[str]) -> list[Entry]:
         return []
     out = []
     for i, item in enumerate(raw):
-        source = f"{path}:{lines.of(i)}"
+        source = f"{path}:{line(i)}"
         entry = _entry(item, language, lambda keys, msg, i=i: bad(i, keys, msg), source)
         if entry is not None:
             out.append(entry)
@@ -251,7 +217,7 @@ def _entry(
         eid = ""
     for key in item:
         if key not in _ENTRY_KEYS:
-            fail((key,), f"unknown key {key!r}; allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+            fail((key,), unknown(key, _ENTRY_KEYS))
     lang = item.get("language", language)
     if not isinstance(lang, str) or not _LANGUAGE.match(lang):
         fail(("language",), f"`language` must be a tag like \"zh-CN\", got {lang!r}")
@@ -331,8 +297,7 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
         return None
     for key in raw:
         if key not in _TRIGGER_KEYS:
-            known = ", ".join(sorted(_TRIGGER_KEYS))
-            fail(("trigger", key), f"unknown trigger key {key!r}; allowed: {known}")
+            fail(("trigger", key), unknown(key, _TRIGGER_KEYS, "trigger key"))
     events = raw.get("event")
     events = [events] if isinstance(events, str) else events
     if not isinstance(events, list) or not events or not all(e in EVENT_TYPES for e in events):
@@ -343,7 +308,7 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
     if party is not None and party not in PARTIES:
         fail(("trigger", "party"), f"trigger.party must be customer or agent, got {party!r}")
     filters = []
-    for key, (applies, allowed) in _FILTERS.items():
+    for key, (applies, allowed) in EVIDENCE_FILTERS.items():
         if key not in raw:
             continue
         value = raw[key]
@@ -353,13 +318,13 @@ def _trigger(raw: Any, fail: _Fail) -> Trigger | None:
             fail(where, f"trigger.{key} must be a string or list of strings")
         elif not set(events) <= set(applies):
             fail(where, f"trigger.{key} only applies to event {' / '.join(applies)}")
-        elif allowed is not None and not set(values) <= allowed:
+        elif allowed is not None and not set(values) <= set(allowed):
             fail(where, f"trigger.{key} {value!r} is not one of {', '.join(sorted(allowed))}")
         else:
             filters.append((key, frozenset(values)))
     match: tuple[re.Pattern[str], ...] = ()
     if "match" in raw:
-        if not set(events) <= set(_TEXT_EVENTS):
+        if not set(events) <= TRANSCRIPT_TYPES:
             fail(("trigger", "match"), "trigger.match only applies to transcript events")
         else:
             match = _patterns(("trigger", "match"), raw["match"], fail)

@@ -21,41 +21,42 @@ import numpy as np
 
 from assist.audio.prosody import SpurtFeatures
 from assist.errors import ConfigError
-from assist.events import Event
+from assist.events import ANGER_LEVELS, AngerLevel, Event
+from assist.settings import check_fields, number
 
-LEVELS = ("calm", "tense", "angry")
+LEVELS = ANGER_LEVELS  # the vocabulary lives with the evidence types
 
 
 @dataclass(frozen=True, slots=True)
 class AngerParams:
-    baseline_speech: float = 6.0
-    min_spurt: float = 0.4
-    tense_on: float = 0.5
-    tense_off: float = 0.35
-    angry_on: float = 0.7
-    angry_off: float = 0.55
-    smoothing: float = 3.0  # seconds of speech for the score to move 63% of a step
+    baseline_speech: float = number(6.0, 1.0, 120.0, "s")
+    min_spurt: float = number(0.4, 0.05, 10.0, "s")  # shorter talk is not scored
+    tense_on: float = number(0.5, 0.0, 1.0, lo_open=True)
+    tense_off: float = number(0.35, 0.0, 1.0, lo_open=True)
+    angry_on: float = number(0.7, 0.0, 1.0, lo_open=True)
+    angry_off: float = number(0.55, 0.0, 1.0, lo_open=True)
+    # seconds of speech for the score to move 63% of a step
+    smoothing: float = number(3.0, 0.0, 120.0, "s", lo_open=True)
     # Weights of each feature's rise (in its unit below) in the arousal sum,
     # fitted on acted Mandarin (bench/eval_shared.py): pitch leads, loudness
     # stays under a third, pitch spread misled (octave slips) and is off.
-    w_level: float = 0.3  # per 6 dB
-    w_pitch: float = 0.4  # per 3 semitones
-    w_spread: float = 0.0  # per 3 semitones
-    w_rate: float = 0.15  # per 25 %
-    w_high: float = 0.15  # per 0.1 of high-band ratio
-    lexical_weight: float = 0.3  # added per cue weight unit, decays with smoothing
+    w_level: float = number(0.3, 0.0, 5.0)  # per 6 dB
+    w_pitch: float = number(0.4, 0.0, 5.0)  # per 3 semitones
+    w_spread: float = number(0.0, 0.0, 5.0)  # per 3 semitones
+    w_rate: float = number(0.15, 0.0, 5.0)  # per 25 %
+    w_high: float = number(0.15, 0.0, 5.0)  # per 0.1 of high-band ratio
+    # added per cue weight unit, decays with smoothing
+    lexical_weight: float = number(0.3, 0.0, 5.0)
 
     def __post_init__(self) -> None:
-        if not 1.0 <= self.baseline_speech <= 120.0:
-            raise ConfigError("anger.baseline_speech",
-                              f"must be 1..120 s, got {self.baseline_speech!r}")
-        if not 0.0 < self.tense_off < self.tense_on < self.angry_on <= 1.0:
-            raise ConfigError("anger", "thresholds must satisfy 0 < tense_off < tense_on "
-                              "< angry_on <= 1")
+        check_fields(self, "anger")
+        if not self.tense_off < self.tense_on < self.angry_on:
+            raise ConfigError("anger.tense_on", "thresholds must satisfy tense_off < tense_on"
+                              f" < angry_on, got {self.tense_off:g}, {self.tense_on:g},"
+                              f" {self.angry_on:g}")
         if not self.tense_on <= self.angry_off < self.angry_on:
-            raise ConfigError("anger.angry_off", "must lie in [tense_on, angry_on)")
-        if self.smoothing <= 0:
-            raise ConfigError("anger.smoothing", f"must be > 0 s, got {self.smoothing!r}")
+            raise ConfigError("anger.angry_off", "must lie in [tense_on, angry_on), got "
+                              f"{self.angry_off:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ class AngerDetector:
         self._base_spurts: list[SpurtFeatures] = []
         self.baseline: Baseline | None = None
         self.score = 0.0
-        self.level = "calm"
+        self.level: AngerLevel = "calm"
         self._lexical = 0.0
 
     def feed(self, s: SpurtFeatures, t: float) -> tuple[float | None, list[Event]]:

@@ -1,13 +1,22 @@
 """Agent interruptions: the agent talks over a customer who holds the floor.
 
 Rules:
-- the customer holds the floor when their talk began at least `min_floor`
-  seconds before the agent's;
+- the customer holds the floor from the start of their turn: their talk began
+  at least `min_floor` seconds before the agent's, and pauses inside the turn
+  shorter than `floor_gap` keep it (a customer who stops for breath has not
+  handed over);
 - the agent's talk that begins then is a candidate, dated from its onset;
-- it is an interruption once both have talked together for `min_overlap`
-  seconds: longer than a backchannel (嗯, 对, 好的 last 0.2-0.6 s, plus the
-  talk state's hangover);
-- when either stops, an `interruption.end` gives the whole overlap.
+- the overlap runs from the agent's onset to the earlier of the two parties'
+  last voiced frame ends: an agent who starts in the customer's pause is
+  talking over them once they go on.  One definition for the flag and for
+  its end;
+- it is an interruption once that overlap reaches `min_overlap`: longer than a
+  backchannel (嗯, 对, 好的 last 0.2-0.6 s);
+- the agent's own pauses shorter than `agent_gap` keep their talk one candidate
+  (two backchannels a second apart stay two);
+- when the agent has stopped for `agent_gap`, or the customer's pause outgrows
+  `floor_gap`, an
+  `interruption.end` gives the whole overlap, never less than the flag said.
 """
 
 from __future__ import annotations
@@ -15,59 +24,99 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assist.audio.vad import Transition
-from assist.errors import check
 from assist.events import Event, Party
+from assist.settings import check_fields, number
 
 
 @dataclass(frozen=True, slots=True)
 class InterruptionParams:
-    # 1.0 s: the anchors run 0.5-3 s; a backchannel with our 0.3 s hangover
-    # reaches about 0.9 s, and a second more of talking over is already felt.
-    min_overlap: float = 1.0
-    min_floor: float = 0.3
+    # 1.0 s: the anchors run 0.5-3 s; a backchannel lasts at most about 0.6 s
+    # of voicing, and a second of talking over is already felt.
+    min_overlap: float = number(1.0, 0.2, 5.0, "s")
+    min_floor: float = number(0.3, 0.0, 5.0, "s")
+    # Pauses inside a turn run 0.2-0.8 s; a gap of a second hands the floor over.
+    floor_gap: float = number(1.0, 0.0, 5.0, "s")
+    agent_gap: float = number(0.7, 0.0, 5.0, "s")
 
     def __post_init__(self) -> None:
-        check("interruption", self, [
-            ("min_overlap", 0.2 <= self.min_overlap <= 5.0, "0.2..5.0 s"),
-            ("min_floor", 0.0 <= self.min_floor <= 5.0, "0..5.0 s"),
-        ])
+        check_fields(self, "interruption")
 
 
 class InterruptionDetector:
     def __init__(self, call_id: str, params: InterruptionParams) -> None:
         self._call_id = call_id
         self._p = params
-        self._since: dict[Party, float | None] = {"customer": None, "agent": None}
+        self._talking: dict[Party, bool] = {"customer": False, "agent": False}
+        self._voiced_end: dict[Party, float] = {"customer": -1.0, "agent": -1.0}
+        self._floor: float | None = None  # start of the customer's turn
+        self._cust_end: float | None = None  # end of their last spurt, while in a pause
         self._onset: float | None = None  # agent onset of the current candidate
+        self._agent_end: float | None = None  # its last talk end, while the agent pauses
         self._fired = False
 
-    def feed(self, party: Party, t_end: float, change: Transition | None) -> list[Event]:
-        """One frame of `party` ending at call time `t_end`, with its talk transition if any."""
+    def holds_floor(self, t: float) -> bool:
+        """The customer holds the floor at call time t."""
+        if self._floor is None:
+            return False
+        return self._talking["customer"] or (
+            self._cust_end is not None and t - self._cust_end < self._p.floor_gap)
+
+    def feed(self, party: Party, t_end: float, change: Transition | None,
+             voiced: bool) -> list[Event]:
+        """One frame of `party` ending at call time `t_end`: was it voiced, and its talk
+        transition if any."""
+        if voiced:
+            self._voiced_end[party] = t_end
         out: list[Event] = []
-        if change is not None and change.end is None:
-            self._since[party] = change.start
-            cust = self._since["customer"]
-            if (party == "agent" and cust is not None
-                    and change.start - cust >= self._p.min_floor):
+        if party == "customer":
+            out += self._customer(t_end, change)
+        elif change is not None and change.end is None:
+            self._talking["agent"] = True
+            resumed = self._onset is not None and self._agent_end is not None
+            self._agent_end = None
+            if (not resumed and self.holds_floor(change.start) and self._floor is not None
+                    and change.start - self._floor >= self._p.min_floor):
                 self._onset, self._fired = change.start, False
-        elif change is not None and change.end is not None:  # talk ended
-            self._since[party] = None
-            if self._onset is not None:
-                if self._fired:
-                    overlap = max(0.0, change.end - self._onset)
-                    out.append(Event("interruption.end", self._call_id, t_end, "agent",
-                                     {"onset": round(self._onset, 3),
-                                      "overlap": round(overlap, 3),
-                                      "ended_by": party}))
-                self._onset = None
-            return out
-        if self._onset is not None and not self._fired and None not in self._since.values():
-            overlap = t_end - self._onset
+        elif change is not None:
+            self._talking["agent"], self._agent_end = False, change.end
+        if (self._onset is not None and self._agent_end is not None
+                and t_end - self._agent_end >= self._p.agent_gap):
+            out += self._close(t_end, "agent")
+        if self._onset is not None and not self.holds_floor(t_end):
+            out += self._close(t_end, "customer")  # the customer gave up the floor
+        if self._onset is not None and not self._fired:
+            overlap = self._overlap()
             if overlap >= self._p.min_overlap - 1e-9:
                 self._fired = True
                 out.append(Event("interruption", self._call_id, t_end, "agent",
-                                 {"onset": round(self._onset, 3),
+                                 {"onset": round(self._onset or 0.0, 3),
                                   "overlap": round(overlap, 3),
                                   "min_overlap": self._p.min_overlap,
-                                  "customer_since": round(self._since["customer"] or 0.0, 3)}))
+                                  "customer_since": round(self._floor or 0.0, 3)}))
+        return out
+
+    def _customer(self, t_end: float, change: Transition | None) -> list[Event]:
+        if change is None:
+            return []
+        if change.end is None:
+            if not self.holds_floor(change.start):
+                self._floor = change.start
+            self._talking["customer"], self._cust_end = True, None
+        else:
+            self._talking["customer"], self._cust_end = False, change.end
+        return []
+
+    def _overlap(self) -> float:
+        if self._onset is None:
+            return 0.0
+        return max(0.0, min(self._voiced_end.values()) - self._onset)
+
+    def _close(self, t_end: float, ended_by: Party) -> list[Event]:
+        out = []
+        if self._onset is not None and self._fired:
+            out.append(Event("interruption.end", self._call_id, t_end, "agent",
+                             {"onset": round(self._onset, 3),
+                              "overlap": round(self._overlap(), 3),
+                              "ended_by": ended_by}))
+        self._onset, self._fired, self._agent_end = None, False, None
         return out

@@ -17,37 +17,35 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from assist.errors import check
-from assist.events import Event
+from assist.errors import ConfigError
+from assist.events import Event, PaceSource
+from assist.settings import check_fields, number
 
 
 @dataclass(frozen=True, slots=True)
 class PaceParams:
-    target: float = 120.0  # seeds 000 and 001: about 120 characters a minute
+    # seeds 000 and 001: about 120 characters a minute
+    target: float = number(120.0, 30.0, 600.0, "characters a minute")
     # Band around the target as factors.  Wide on purpose: conversational
     # Mandarin with in-turn pauses runs well above 120 (read speech near 300),
     # and calm normal speech must raise no alert.
-    low: float = 0.6
-    high: float = 1.75
-    window: float = 12.0
-    min_speech: float = 4.0
-    sustain: float = 8.0
-    turn_gap: float = 1.0
-    baseline_speech: float = 20.0
-    self_tolerance: float = 0.4
+    low: float = number(0.6, 0.1, 1.0, "(a factor of the target)")
+    high: float = number(1.75, 1.0, 5.0, "(a factor of the target)")
+    window: float = number(12.0, 3.0, 300.0, "s")
+    min_speech: float = number(4.0, 1.0, 300.0, "s")
+    sustain: float = number(8.0, 0.0, 600.0, "s")
+    turn_gap: float = number(1.0, 0.1, 10.0, "s")
+    baseline_speech: float = number(20.0, 5.0, 600.0, "s")
+    self_tolerance: float = number(0.4, 0.05, 2.0)
 
     def __post_init__(self) -> None:
-        check("pace", self, [
-            ("target", 30.0 <= self.target <= 600.0, "30..600 characters a minute"),
-            ("low", 0.1 <= self.low < 1.0, "0.1..1.0 (a factor of the target)"),
-            ("high", 1.0 < self.high <= 5.0, "1.0..5.0 (a factor of the target)"),
-            ("window", 3.0 <= self.window <= 300.0, "3..300 s"),
-            ("min_speech", 1.0 <= self.min_speech <= self.window, "1 s..window"),
-            ("sustain", 0.0 <= self.sustain <= 600.0, "0..600 s"),
-            ("turn_gap", 0.1 <= self.turn_gap <= 10.0, "0.1..10 s"),
-            ("baseline_speech", 5.0 <= self.baseline_speech <= 600.0, "5..600 s"),
-            ("self_tolerance", 0.05 <= self.self_tolerance <= 2.0, "0.05..2.0"),
-        ])
+        check_fields(self, "pace")
+        if not self.low < 1.0 < self.high:
+            key = "low" if self.low >= 1.0 else "high"
+            raise ConfigError(f"pace.{key}", "the band must hold the target: low < 1 < high")
+        if self.min_speech > self.window:
+            raise ConfigError("pace.min_speech", f"must be at most window ({self.window:g} s),"
+                              f" got {self.min_speech!r}")
 
     @property
     def band(self) -> tuple[float, float]:
@@ -73,7 +71,7 @@ class PaceDetector:
         self._baseline: float | None = None
         self._out = {"band": 0.0, "self": 0.0}
         self._flagged = {"band": False, "self": False}
-        self.source = "acoustic"
+        self.source: PaceSource = "acoustic"
 
     @property
     def baseline(self) -> float | None:

@@ -19,10 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from assist.coach.playbook import Entry, Playbooks
-from assist.events import Event
+from assist.events import TRANSCRIPT_TYPES, Event
 from assist.textnorm import mask_numbers, normalize
-
-_TRANSCRIPTS = ("transcript.partial", "transcript.final")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +72,7 @@ class PhraseSpotter:
             if isinstance(lang, str) and self.playbooks.spot_rules(lang):
                 self._set_language(lang)
             return []
-        if event.type not in _TRANSCRIPTS or event.party != "agent":
+        if event.type not in TRANSCRIPT_TYPES or event.party != "agent":
             return []
         text = normalize(str(event.evidence.get("text", "")), self.language)
         final = event.type == "transcript.final"

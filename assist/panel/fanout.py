@@ -21,27 +21,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from assist.events import dumps
+from assist.events import DROPPABLE, FLOOR_TYPES, dumps
 from assist.panel.auth import Claims
 from assist.panel.outbox import CallLog, Cursor, Outbox
-
-DROPPABLE = frozenset({"transcript.partial"})
-# What a supervisor's floor list needs for each call it has not opened.
-FLOOR_TYPES = frozenset(
-    {
-        "call.started",
-        "call.ended",
-        "anger",
-        "interruption",
-        "interruption.end",
-        "pace",
-        "pace.drift",
-        "phrase",
-        "suggestion",
-        "transcription",
-        "feedback",
-    }
-)
 
 
 class Link:

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from assist.errors import UserError
-from assist.events import dumps
+from assist.events import FEEDBACK_ACTIONS, dumps
 from assist.panel.auth import Claims, TokenError, verify_token
 from assist.panel.fanout import Fanout, Link
 from assist.panel.guards import OriginPolicy, RateLimit, duplicated_header, own_host_names
@@ -36,7 +36,6 @@ from assist.panel.outbox import Outbox
 PROTOCOL_VERSION = 1
 WS_PATH = "/ws"
 WEB_ROOT = Path(__file__).parent / "web"
-FEEDBACK_ACTIONS = ("used", "dismissed")
 CLIENT_TYPES = ("hello", "subscribe", "unsubscribe", "resume", "feedback", "ping")
 MAX_SEQ = 2**53  # the largest integer a browser's JSON keeps exact
 

@@ -17,7 +17,8 @@ from tests.sip.sipkit import TRUNKS, RecordingSink, Tap, free_port
 def tap():
     if shutil.which("sipp") is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
-    from sip.server import SipServer, SipSettings
+    from sip.server import SipServer
+    from sip.settings import SipSettings
     from sip.trunks import parse_trunks
 
     loop = asyncio.new_event_loop()

@@ -117,7 +117,7 @@ def test_garbage_never_crashes_or_disturbs_another_call(tap, tmp_path):
     assert_ended_in_order(victim)
     assert_ended_in_order(target)  # its audio may be damaged, its session is not
     assert tap.idle(timeout=15)
-    assert tap.server._thread.is_alive()
+    assert tap.server.alive()
     assert len(tap.sink.new_calls(before)) == 2  # nothing from the junk was tapped
 
     # and the endpoint still takes a normal call

@@ -1,0 +1,114 @@
+"""Admission: an INVITE's text and source become a tap plan, or a refusal.
+
+Pure: no pjsua2, no sockets; the clock and the number of calls in progress are
+arguments.  Rules, in order:
+1. The source address (and transport, from the top Via) must match a trunk: else 403.
+2. A trunk with credentials checks digest authentication: 401/403/400.
+3. A process at its call limit refuses with 486.
+4. SIPREC trunks: `siprec.plan` decides each stream's role; forked trunks: the
+   leg's headers name the pairing key and the role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sip import digest
+from sip.forked import Leg, leg_from
+from sip.message import Refusal, SipMessage, parse_message, parse_sdp, split_multipart
+from sip.siprec import TapPlan, mask, plan
+from sip.trunks import Trunk, match_trunk
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What to answer and how to tap it."""
+
+    trunk: Trunk
+    roles: tuple[tuple[int, str], ...]  # (media index, party)
+    audio: int  # m=audio lines to answer (every offered one)
+    plan: TapPlan | None = None  # siprec
+    leg: Leg | None = None  # forked
+
+    def describe(self) -> str:
+        if self.plan is not None:
+            streams = ", ".join(f"m{s.index}={s.role} {mask(s.aor) or ''}".rstrip()
+                                for s in self.plan.streams)  # fmt: skip
+            return f"{self.plan.basis}: {streams}, agent {self.plan.agent}"
+        if self.leg is not None:
+            return f"leg {self.leg.role} of {self.leg.key}, agent {self.leg.agent}"
+        return "-"
+
+
+class Gate:
+    def __init__(self, trunks: tuple[Trunk, ...], nonce_key: bytes, max_calls: int) -> None:
+        self.trunks = trunks
+        self.nonce_key = nonce_key  # nonces die with the process: by design
+        self.max_calls = max_calls
+
+    def admit(self, raw: bytes | str, src: str, active: int, now: float) -> Admission:
+        """Decide, or raise `Refusal` (its `trunk` names the trunk once one matched)."""
+        msg = parse_message(raw)
+        host = src.rsplit(":", 1)[0].strip("[]")
+        via = (msg.header("via") or "").upper()
+        transport = "tcp" if "/TCP" in via else "udp"
+        trunk = match_trunk(self.trunks, host, transport)
+        if trunk is None:
+            raise Refusal(403, f"source {host} ({transport}) is not allowed by any trunk")
+        try:
+            return self._admit(msg, raw, trunk, host, active, now)
+        except Refusal as r:
+            r.trunk = trunk.name
+            raise
+
+    def _admit(self, msg: SipMessage, raw: bytes | str, trunk: Trunk, host: str, active: int,
+               now: float) -> Admission:  # fmt: skip
+        if trunk.username is not None and trunk.password is not None:
+            self._authenticate(msg, trunk, host, now)
+        if active >= self.max_calls:
+            raise Refusal(486, f"tap capacity reached ({self.max_calls} calls)")
+        if trunk.mode == "siprec":
+            size = len(raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw)
+            tap = plan(msg, trunk, size)
+            roles = tuple((s.index, s.role) for s in tap.streams)
+            return Admission(trunk, roles, max(len(roles), offered_audio(msg)), plan=tap)
+        leg = leg_from(msg, trunk)
+        roles = ((first_audio(msg), leg.role),)
+        return Admission(trunk, roles, max(1, offered_audio(msg)), leg=leg)
+
+    def _authenticate(self, msg: SipMessage, trunk: Trunk, host: str, now: float) -> None:
+        """Let the INVITE through, or raise the 401/403/400 to answer it with."""
+        if trunk.username is None or trunk.password is None:
+            raise ValueError(f"trunk {trunk.name} has no credentials to check")
+        method, _, rest = msg.start.partition(" ")
+        verdict = digest.authenticate(
+            msg.all("authorization"), method=method, request_uri=rest.rsplit(" ", 1)[0],
+            username=trunk.username, password=trunk.password, realm=trunk.realm,
+            secret=self.nonce_key, now=now, scope=host)  # fmt: skip
+        if not verdict.ok:
+            extra: tuple[tuple[str, str], ...] = ()
+            if verdict.www_authenticate:
+                extra = (("WWW-Authenticate", verdict.www_authenticate),)
+            raise Refusal(verdict.status, verdict.reason, extra)
+
+
+def sdp_of(msg: SipMessage) -> bytes:
+    ctype = msg.header("content-type") or ""
+    if ctype.lower().startswith("multipart/"):
+        for headers, content in split_multipart(ctype, msg.body):
+            if headers.get("content-type", "").lower().startswith("application/sdp"):
+                return content
+        return b""
+    return msg.body
+
+
+def offered_audio(msg: SipMessage) -> int:
+    """Every offered m=audio is answered (pjsua's default of 1 refuses SIPREC's second)."""
+    return sum(1 for m in parse_sdp(sdp_of(msg)) if m.kind == "audio")
+
+
+def first_audio(msg: SipMessage) -> int:
+    audio = [m for m in parse_sdp(sdp_of(msg)) if m.kind == "audio" and m.port]
+    if not audio:
+        raise Refusal(488, "no audio stream in the offer")
+    return audio[0].index

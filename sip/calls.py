@@ -1,0 +1,126 @@
+"""One SIP dialog as pjsua2 sees it, and how we answer it.
+
+Everything here runs on the SIP thread (pjsua2 callbacks and queued jobs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import pjsua2 as pj
+
+from sip.admission import Admission
+from sip.media import Deliver, TapPort
+
+if TYPE_CHECKING:
+    from sip.server import SipServer
+
+log = logging.getLogger("assist.sip")
+
+REASONS = {400: "Bad Request", 403: "Forbidden", 486: "Busy Here", 488: "Not Acceptable Here",
+           401: "Unauthorized", 513: "Message Too Large", 503: "Service Unavailable",
+           500: "Server Internal Error"}  # fmt: skip
+
+
+def warning(reason: str) -> str:
+    """A Warning header value (RFC 3261 §20.43) carrying our reason."""
+    return '399 assist "' + reason.replace('"', "'").replace("\\", "/")[:200] + '"'
+
+
+class TapCall(pj.Call):
+    """One SIP dialog: a SIPREC session (two streams) or one leg of a forked call."""
+
+    def __init__(self, acc: pj.Account, call_id: int, server: SipServer, src: str) -> None:
+        super().__init__(acc, call_id)
+        self.server = server
+        self.pj_id = call_id
+        self.src = src
+        self.admission: Admission | None = None  # set once admitted
+        self.ports: dict[str, TapPort] = {}
+        self.tap_id: str | None = None  # the assisted call this dialog feeds
+        self.accepted = False
+        self.answered_at: float | None = None  # when the 200 went out
+        self.held = True  # until a stream is received
+        self.held_at: float | None = None
+
+    @property
+    def roles(self) -> dict[int, str]:
+        return dict(self.admission.roles) if self.admission is not None else {}
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        self.server.on_state(self)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        self.server.on_media(self)
+
+    def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # noqa: N802
+        # A re-INVITE may rebuild a stream under the same bridge slot number: forget it.
+        port = self.ports.get(self.roles.get(prm.streamIdx, ""))
+        if port is not None:
+            port.slot = -1
+
+    def rtp_ports(self) -> dict[str, str]:
+        """Where each party's RTP arrives (for firewall rules and debugging)."""
+        out = {}
+        for index, role in self.roles.items():
+            try:
+                out[role] = self.getMedTransportInfo(index).localRtpName
+            except pj.Error:
+                pass
+        return out
+
+    def answer_with(self, status: int, reason: str | None = None, audio: int = 1,
+                    headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+        """Provisional/200 answers; final refusals go through `refuse` (a queued job)."""
+        op = pj.CallOpParam(True)
+        op.statusCode = status
+        op.opt.audioCount = audio
+        op.opt.videoCount = 0
+        extra = list(headers)
+        if reason:
+            op.reason = REASONS.get(status, "Refused")
+            extra.insert(0, ("Warning", warning(reason)))
+        for name, value in extra:
+            hdr = pj.SipHeader()
+            hdr.hName = name
+            hdr.hValue = value
+            op.txOption.headers.append(hdr)
+        self.answer(op)
+        if status == 200:
+            self.answered_at = time.monotonic()
+
+    def live_streams(self) -> list[tuple[int, str, int]]:
+        """(media index, party, bridge slot) of each tapped stream now receiving."""
+        live = []
+        info = self.getInfo()  # keep it: .media points into it
+        for mi in info.media:
+            role = self.roles.get(mi.index)
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO or role is None:
+                continue
+            # sendonly streams report REMOTE_HOLD; hold (a=inactive) shows only as no DECODING
+            if (mi.dir & pj.PJMEDIA_DIR_DECODING and mi.audioConfSlot >= 0 and mi.status in
+                    (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)):  # fmt: skip
+                live.append((mi.index, role, mi.audioConfSlot))
+        return live
+
+    def connect(self, live: list[tuple[int, str, int]], loop: asyncio.AbstractEventLoop,
+                deliver: Deliver, rate: int) -> None:  # fmt: skip
+        """Make sure each live stream transmits to its party's port."""
+        for index, role, slot in live:
+            tap = self.ports.get(role)
+            if tap is None:
+                tap = TapPort(loop, deliver, role, rate)
+                self.ports[role] = tap
+                if self.tap_id is not None:  # a stream added after the start
+                    tap.begin(self.tap_id, 0)
+            if tap.slot != slot:
+                self.getAudioMedia(index).startTransmit(tap)
+                tap.slot = slot
+
+    def release_ports(self) -> None:
+        for port in self.ports.values():
+            port.stop()
+        self.ports.clear()

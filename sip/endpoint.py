@@ -1,0 +1,181 @@
+"""The pjsua2 endpoint's lifecycle, on one thread that pjlib knows.
+
+That thread (`threadCnt = 0`) creates the endpoint, polls SIP events, runs the
+jobs other threads queue (`call_soon`) and the timers (`call_later`), and at
+the end destroys everything.  pjsua2 is only ever touched there and on the
+bridge thread, so no pjsua2 object can be freed on a thread pjlib does not know.
+
+pjsua2's Endpoint can be created once per process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pjsua2 as pj
+
+from sip.settings import WHEEL_MAX_CALLS, SipSettings
+
+log = logging.getLogger("assist.sip")
+
+Job = Callable[[], None]
+
+
+class SipThread:
+    """Runs the endpoint; `setup(ep)` returns the account, `tick()` runs each poll,
+    `closing(ep)` hangs up and deletes every call before the endpoint is destroyed."""
+
+    def __init__(self, settings: SipSettings, endpoint: Callable[[], pj.Endpoint],
+                 setup: Callable[[pj.Endpoint], pj.Account], tick: Job,
+                 closing: Callable[[pj.Endpoint], None]) -> None:  # fmt: skip
+        self.settings = settings
+        self._make_endpoint = endpoint
+        self._setup = setup
+        self._tick = tick
+        self._closing = closing
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._later: list[tuple[float, Job]] = []  # SIP thread only
+
+    # --- any thread ----------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="sip", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("SIP endpoint did not start in time")
+        if self._error is not None:
+            raise RuntimeError(f"SIP endpoint failed to start: {self._error}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def call_soon(self, job: Job) -> None:
+        self._jobs.put(job)
+
+    # --- the SIP thread only -----------------------------------------------------------
+    def call_later(self, delay: float, job: Job) -> None:
+        self._later.append((time.monotonic() + delay, job))
+
+    def _run(self) -> None:
+        try:
+            ep = self._init()
+        except BaseException as exc:  # surfaced by start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while not self._stopping.is_set():
+                ep.libHandleEvents(10)
+                self._run_jobs()
+                self._tick()
+        finally:
+            self._shutdown(ep)
+
+    def _init(self) -> pj.Endpoint:
+        s = self.settings
+        ep = self._make_endpoint()
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = False
+        cfg.uaConfig.maxCalls = WHEEL_MAX_CALLS
+        cfg.uaConfig.userAgent = "assist-sip"
+        cfg.logConfig.level = s.log_level
+        cfg.logConfig.consoleLevel = s.log_level
+        cfg.medConfig.clockRate = s.clock_rate
+        cfg.medConfig.sndClockRate = s.clock_rate
+        cfg.medConfig.channelCount = 1
+        if s.jitter_ms:  # prefetch bounds (ms): latency vs tolerance of jitter
+            cfg.medConfig.jbInit = s.jitter_ms[0]
+            cfg.medConfig.jbMinPre = s.jitter_ms[0]
+            cfg.medConfig.jbMaxPre = s.jitter_ms[1]
+        ep.libInit(cfg)
+        support_siprec()
+        ep.audDevManager().setNullDev()
+        listeners = ((pj.PJSIP_TRANSPORT_UDP, s.udp_port), (pj.PJSIP_TRANSPORT_TCP, s.tcp_port))
+        for kind, port in listeners:
+            if port:  # 0: this transport is off
+                tcfg = pj.TransportConfig()
+                tcfg.port = port
+                if s.bound:
+                    tcfg.boundAddress = s.bound
+                ep.transportCreate(kind, tcfg)
+        ep.libStart()
+        self._acc = self._setup(ep)
+        self._ep = ep
+        return ep
+
+    def _shutdown(self, ep: pj.Endpoint) -> None:
+        try:
+            self._closing(ep)
+            # Every Call must be gone before libDestroy: a later destructor asserts.
+            self._later.clear()
+            while not self._jobs.empty():
+                self._jobs.get_nowait()
+            gc.collect()
+            self._acc.shutdown()
+            del self._acc
+            ep.libDestroy()
+        except Exception:
+            log_error("error while stopping the SIP endpoint")
+
+    def _run_jobs(self) -> None:
+        if self._later:
+            now = time.monotonic()
+            due = [job for at, job in self._later if at <= now]
+            self._later = [(at, job) for at, job in self._later if at > now]
+            for job in due:
+                self._jobs.put(job)
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                job()
+            except Exception:
+                log_error("SIP job failed")
+
+
+def log_error(what: str) -> None:
+    """Log the traceback as text: a kept exc_info would keep pjsua2 objects alive, and
+    their destructors must never run on a thread pjlib does not know."""
+    log.error("%s\n%s", what, traceback.format_exc())
+
+
+def support_siprec() -> None:
+    """Add `siprec` to Supported, or pjsip answers `Require: siprec` with 420."""
+    lib = ctypes.CDLL(pj._pjsua2.__file__)
+    lib.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
+
+    class PjStr(ctypes.Structure):
+        _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_ssize_t)]
+
+    global _SIPREC_TAG  # pjsip keeps the pointer
+    _SIPREC_TAG = (PjStr * 1)(PjStr(b"siprec", 6))
+    ptr = ctypes.c_void_p
+    lib.pjsip_endpt_add_capability.argtypes = [ptr, ptr, ctypes.c_int, ptr, ctypes.c_uint, ptr]
+    status = lib.pjsip_endpt_add_capability(lib.pjsua_get_pjsip_endpt(), None,
+                                            pj.PJSIP_H_SUPPORTED, None, 1, _SIPREC_TAG)  # fmt: skip
+    if status != 0:
+        raise RuntimeError(f"cannot add siprec to Supported (pj status {status})")
+
+
+_SIPREC_TAG: Any = None

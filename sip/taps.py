@@ -1,0 +1,166 @@
+"""The taps' bookkeeping: which SIP dialogs feed which assisted call, and hold.
+
+A SIPREC dialog is one assisted call; forked legs are paired into one by the
+trunk's `Pairer`.  Methods marked "SIP thread" run there; the `_loop_*`
+methods and `deliver` run on the asyncio loop, the only place the sink is called.
+No pjsua2 here: a dialog is anything with the `TapCall` attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from assist.frames import CallSink, Frame
+from sip.forked import End, Join, Pairer, Start
+from sip.siprec import mask
+from sip.trunks import Trunk
+
+if TYPE_CHECKING:
+    from sip.calls import TapCall
+
+log = logging.getLogger("assist.sip")
+
+
+class Taps:
+    def __init__(self, trunks: tuple[Trunk, ...], loop: asyncio.AbstractEventLoop,
+                 sink: CallSink, clock_rate: int, calls: dict[int, TapCall]) -> None:  # fmt: skip
+        self.trunks = {t.name: t for t in trunks}
+        self.loop = loop
+        self.sink = sink
+        self.rate = clock_rate
+        self.calls = calls  # pjsua call id -> dialog, owned by the server
+        self._pairers: dict[str, Pairer] = {}
+        self._legs: dict[str, list[TapCall]] = {}
+        self._started: dict[str, float] = {}
+        self._pair_tap: dict[tuple[str, str], str] = {}  # (trunk, pairing key) -> call
+        self._live: set[str] = set()  # loop side: calls the sink knows
+
+    # --- SIP thread ------------------------------------------------------------------
+    def pairer(self, trunk: Trunk) -> Pairer:
+        return self._pairers.setdefault(trunk.name, Pairer(trunk.pair_timeout))
+
+    def confirmed(self, call: TapCall) -> None:
+        """The ACK came: a SIPREC dialog starts its call; a forked leg is paired."""
+        if call.admission is None:
+            return
+        trunk, plan, leg = call.admission.trunk, call.admission.plan, call.admission.leg
+        if plan is not None:
+            tap_id = "sip-" + uuid.uuid4().hex[:12]
+            self._legs[tap_id] = [call]
+            meta = {"trunk": trunk.name, "mode": "siprec", "basis": plan.basis,
+                    "parties": {s.role: mask(s.aor) for s in plan.streams},
+                    "recording_session": plan.session, "rtp": call.rtp_ports()}  # fmt: skip
+            self._start(tap_id, plan.agent, trunk, meta, [call])
+        elif leg is not None:
+            for action in self.pairer(trunk).answered(leg, call.pj_id, time.monotonic()):
+                self._apply(trunk, action)
+
+    def gone(self, call: TapCall, reason: str) -> None:
+        """A dialog ended; its ports are already stopped."""
+        if call.admission is None:
+            return
+        trunk, leg = call.admission.trunk, call.admission.leg
+        if call.admission.plan is not None and call.tap_id is not None:
+            self._end(call.tap_id, reason)
+        elif leg is not None:
+            leg_id = call.pj_id if call.tap_id is not None or call.accepted else None
+            for action in self.pairer(trunk).gone(leg, leg_id, reason):
+                self._apply(trunk, action)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for name, pairer in self._pairers.items():
+            for action in pairer.tick(now):
+                self._apply(self.trunks[name], action)
+
+    def hold(self, call: TapCall, held: bool) -> None:
+        """Record a hold, or on resume skip every party's call time over it equally."""
+        if held and not call.held:
+            call.held_at = time.monotonic()
+            for port in call.ports.values():
+                port.slot = -1
+            if call.tap_id is not None:
+                log.info("call %s on hold", call.tap_id)
+        elif not held and call.held and call.held_at is not None:
+            frame = self.rate // 50
+            gap = int((time.monotonic() - call.held_at) * self.rate) // frame
+            for port in call.ports.values():
+                port.skip(gap * frame)
+            if call.tap_id is not None:
+                log.info("call %s resumed after %.1f s", call.tap_id, gap / 50)
+        call.held = held
+
+    def clear(self) -> None:
+        self._legs.clear()
+
+    def _start(self, tap_id: str, agent: str | None, trunk: Trunk, meta: dict[str, Any],
+               calls: list[TapCall]) -> None:  # fmt: skip
+        self._started[tap_id] = time.monotonic()
+        self.loop.call_soon_threadsafe(self._loop_start, tap_id, agent, trunk.language, meta)
+        for c in calls:
+            c.tap_id = tap_id
+            for port in c.ports.values():
+                port.begin(tap_id, 0)
+        log.info("call %s started: agent %s, trunk %s", tap_id, agent, trunk.name)
+
+    def _apply(self, trunk: Trunk, action: Start | Join | End) -> None:
+        pair = (trunk.name, action.key)
+        if isinstance(action, Start):
+            calls = [self.calls[leg_id] for _, leg_id in action.legs if leg_id in self.calls]
+            tap_id = "sip-" + uuid.uuid4().hex[:12]
+            self._pair_tap[pair] = tap_id
+            self._legs[tap_id] = calls
+            rtp = {k: v for c in calls for k, v in c.rtp_ports().items()}
+            meta = {"trunk": trunk.name, "mode": "forked", "pair": mask(action.key),
+                    "legs": [role for role, _ in action.legs], "rtp": rtp}  # fmt: skip
+            self._start(tap_id, action.agent, trunk, meta, calls)
+        elif isinstance(action, Join):
+            call = self.calls.get(action.leg)
+            joined = self._pair_tap.get(pair)
+            if call is None or joined is None:
+                return
+            self._legs[joined].append(call)
+            call.tap_id = joined
+            # A late leg starts at the call time it joined, on a frame boundary.
+            elapsed = action.at - self._started.get(joined, action.at)
+            frame = self.rate // 50
+            for port in call.ports.values():
+                port.begin(joined, int(elapsed * self.rate) // frame * frame)
+            log.info("call %s: %s leg joined late", joined, action.role)
+        else:
+            ended = self._pair_tap.pop(pair, None)
+            if ended is not None:
+                self._end(ended, action.reason)
+
+    def _end(self, tap_id: str, reason: str) -> None:
+        self._legs.pop(tap_id, None)
+        self._started.pop(tap_id, None)
+        self.loop.call_soon_threadsafe(self._loop_end, tap_id, reason)
+        log.info("call %s ended: %s", tap_id, reason)
+
+    # --- the asyncio loop ------------------------------------------------------------
+    def _loop_start(self, tap_id: str, agent: str | None, language: str | None,
+                    meta: dict[str, Any]) -> None:  # fmt: skip
+        self._live.add(tap_id)
+        self.sink.start_call(tap_id, agent=agent, rate=self.rate, language=language,
+                             source="sip", meta=meta)  # fmt: skip
+
+    def _loop_end(self, tap_id: str, reason: str) -> None:
+        if tap_id in self._live:
+            self._live.discard(tap_id)
+            self.sink.end_call(tap_id, reason)
+
+    def deliver(self, tap_id: str, party: str, data: bytes, start: int, arrival: float) -> None:
+        if tap_id in self._live:
+            self.sink.feed(tap_id, make_frame(party, data, start, self.rate, arrival))
+
+
+def make_frame(party: str, data: bytes, start: int, rate: int, arrival: float) -> Frame:
+    pcm = np.frombuffer(data, dtype=np.int16)
+    return Frame(party=party, pcm=pcm, rate=rate, t=start / rate, arrival=arrival)  # type: ignore[arg-type]

@@ -1,0 +1,159 @@
+"""The run service with `[fork]` configured: a forked call gives the same events as
+the same audio replayed, and the config's mistakes are named with file and line."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import wave
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from forkkit import run
+from helpers import Collect
+from websockets.asyncio.client import connect
+
+from assist import config
+from assist.asr.transcription import Transcription
+from assist.call.hub import CallHub
+from assist.errors import ConfigError
+from assist.service import Service
+from assist.taps.replay import replay
+from assist.taps.wav import read_call
+
+DEMO = Path(__file__).resolve().parents[1] / "assist" / "demo" / "demo_call.wav"
+START = datetime(2026, 1, 1, 9, tzinfo=UTC)
+
+FORK_TOML = """data_dir = "{data}"
+[asr]
+enabled = false
+
+[prompts]
+enabled = false
+
+[fork]
+enabled = true
+host = "127.0.0.1"
+port = 0
+max_rate = 5000     # this test sends faster than real time
+
+[[fork.sources]]
+name = "fs"
+kind = "audio_fork"
+path = "/fork/fs"
+sources = ["127.0.0.0/8"]
+username = "fs"
+password = "pw-123456"
+agent_key = "agentId"
+"""
+
+
+def _comparable(wires: list[dict]) -> list[tuple]:
+    return [(w["type"], w.get("party"), w["t"], json.dumps(w["evidence"], sort_keys=True))
+            for w in wires if w["type"] not in ("call.started", "call.ended")]
+
+
+def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
+    path = tmp_path / "assist.toml"
+    path.write_text(FORK_TOML.format(data=tmp_path / "data"), encoding="utf-8")
+    cfg = config.load(path)
+    with wave.open(str(DEMO)) as w:
+        stereo = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    seconds = 30
+    stereo = stereo[:seconds * 8000 * 2]
+
+    async def replayed() -> list[dict]:
+        got = Collect()
+        hub = CallHub(cfg.loop, [got], language=cfg.call.language,
+                      transcription=Transcription(cfg.asr))
+        await hub.transcription.load()
+        short = tmp_path / "short.wav"
+        with wave.open(str(short), "wb") as w:
+            w.setnchannels(2), w.setsampwidth(2), w.setframerate(8000)
+            w.writeframes(stereo.tobytes())
+        await replay(read_call(short), hub, "r1", speed=0, agent="a-7", start_utc=START)
+        return got.wires
+
+    async def forked() -> list[dict]:
+        svc = Service(cfg, host="127.0.0.1", port=0)
+        got = Collect()
+        svc.hub._publishers.append(got)
+        await svc.start()
+        try:
+            auth = "Basic " + base64.b64encode(b"fs:pw-123456").decode()
+            async with connect(f"ws://127.0.0.1:{svc.fork.port}/fork/fs",
+                               additional_headers={"Authorization": auth}) as ws:
+                await ws.send(json.dumps({"callSid": "c1", "mixType": "stereo",
+                                          "sampleRate": 8000, "agentId": "a-7"}))
+                raw = stereo.tobytes()
+                for i in range(0, len(raw), 640):
+                    await ws.send(raw[i:i + 640])
+            while not any(w["type"] == "call.ended" for w in got.wires):
+                await asyncio.sleep(0.01)
+        finally:
+            await svc.stop()
+        return got.wires
+
+    want, got = run(replayed()), run(forked())
+    started = next(w for w in got if w["type"] == "call.started")
+    assert started["call_id"] == "fs-c1"
+    assert started["evidence"]["agent"] == "a-7"
+    assert started["evidence"]["source"] == "fork:fs"
+    assert _comparable(got) == _comparable(want) and len(_comparable(want)) > 10
+    assert next(w for w in got if w["type"] == "call.ended")["evidence"]["reason"] == "hangup"
+
+
+@pytest.mark.parametrize("body, where, what", [
+    ("[fork]\nenabled = true\n", "1: fork.sources", "enabled without sources"),
+    ("[fork]\nport = 70000\n", "2: fork.port", "must be 0..65535"),
+    ("[fork]\nmax_rate = \"fast\"\n", "2: fork.max_rate", "must be a number"),
+    ("[fork]\nspeed = 1\n", "2: fork.speed", "unknown key"),
+    ('[[fork.sources]]\nname = "x"\nkind = "sipx"\n', "3: fork.sources[0].kind",
+     "must be one of audio_fork, audiohook, twilio"),
+    ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n',
+     "1: fork.sources[0].client_secret", "needs client_secret"),
+    ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n'
+     'client_secret = "not base64!"\n', "5: fork.sources[0].client_secret", "base64"),
+    ('[[fork.sources]]\nname = "t"\nkind = "twilio"\nauth_token = "x"\n'
+     'public_url = "https://a.example/x?y"\n', "5: fork.sources[0].public_url", "wss://"),
+    ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\n', "1: fork.sources[0].sources",
+     "needs an allow-list"),
+    ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\nsources = ["10.0.0.300"]\n',
+     "4: fork.sources[0].sources", "not an IP address"),
+    ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\nsources = ["10.0.0.1"]\n'
+     'channels = ["agent"]\n', "5: fork.sources[0].channels", "stereo channel order"),
+    ('[[fork.sources]]\nname = "f"\nkind = "audio_fork"\nsources = ["10.0.0.1"]\n'
+     'api_key = "k"\n', "5: fork.sources[0].api_key", "for audiohook sources"),
+    ('[[fork.sources]]\nname = "t"\nkind = "twilio"\nauth_token = "x"\n'
+     'public_url = "wss://a.example"\ntracks = { inbound = "agent", outbound = "agent" }\n',
+     "6: fork.sources[0].tracks", "map Twilio tracks"),
+    ('[[fork.sources]]\nname = "a"\nkind = "audio_fork"\nsources = ["10.0.0.1"]\n'
+     '[[fork.sources]]\nname = "a"\nkind = "audio_fork"\nsources = ["10.0.0.2"]\n',
+     "6: fork.sources[1].name", "duplicate name"),
+])
+def test_config_mistakes_name_file_key_and_line(tmp_path, body, where, what):
+    path = tmp_path / "assist.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        config.load(path)
+    assert str(e.value).startswith(f"{path}:{where}: "), str(e.value)
+    assert what in str(e.value)
+
+
+def test_fork_is_off_by_default_and_parses_sources(tmp_path):
+    assert config.load(None).fork.enabled is False
+    path = tmp_path / "assist.toml"
+    path.write_text(
+        '[fork]\nenabled = true\n[[fork.sources]]\nname = "gc"\nkind = "audiohook"\n'
+        'api_key = "k"\nclient_secret = "c2VjcmV0"\nagent_key = "customConfig.agentId"\n'
+        'agent_pattern = "^agent-(\\\\d+)$"\nagents = { "7" = "seven" }\n', encoding="utf-8")
+    fork = config.load(path).fork
+    src = fork.sources[0]
+    assert (src.path, src.client_secret) == ("/audiohook/gc", b"secret")
+    assert src.agent_of({"customConfig": {"agentId": "agent-7"}}) == "seven"
+    assert src.agent_of({"customConfig": {"agentId": "agent-9"}}) == "9"
+    assert src.agent_of({"customConfig": {"agentId": "nobody"}}) is None
+    assert fork.source_at("/audiohook/gc?x=1") is src
