@@ -23,7 +23,7 @@ from assist.errors import UserError
 from assist.panel.auth import issue_token, load_or_create_secret
 from assist.panel.server import AssistServer, ssl_context
 from assist.store.sqlite import Store
-from assist.taps.replay import replay
+from assist.taps.replay import new_call_id, replay
 from assist.taps.wav import Recording, read_call
 
 log = logging.getLogger(__name__)
@@ -131,11 +131,9 @@ class Service:
         await asyncio.to_thread(self.store.close)
 
     async def replay_forever(self, rec: Recording, *, speed: float, once: bool) -> None:
-        n = 0
         while True:
-            n += 1
             start = datetime.now(UTC)
-            call_id = f"{rec.path.stem}-{start:%H%M%S}-{n}"
+            call_id = new_call_id(rec.path.stem, start)
             await replay(rec, self.hub, call_id, speed=speed, agent=self.cfg.call.agent,
                          language=self.cfg.call.language, start_utc=start)
             await self.hub.drain()

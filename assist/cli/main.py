@@ -60,13 +60,13 @@ class _Printer:
 
 def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
     from assist.call.hub import CallHub
-    from assist.taps.replay import replay
+    from assist.taps.replay import new_call_id, replay
     from assist.taps.wav import read_call
 
     rec = read_call(args.call)
     speed = 0.0 if args.fast else args.speed
     start = args.start or datetime.now(UTC)
-    call_id = args.call_id or f"replay-{rec.path.stem}-{start:%Y%m%dT%H%M%S}"
+    call_id = args.call_id or new_call_id(f"replay-{rec.path.stem}", start)
 
     async def go() -> None:
         from assist.asr.transcription import Transcription
