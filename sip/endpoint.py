@@ -22,6 +22,7 @@ from typing import Any
 
 import pjsua2 as pj
 
+from sip.rxhook import RxHook, Screen
 from sip.settings import WHEEL_MAX_CALLS, SipSettings
 
 log = logging.getLogger("assist.sip")
@@ -35,12 +36,14 @@ class SipThread:
 
     def __init__(self, settings: SipSettings, endpoint: Callable[[], pj.Endpoint],
                  setup: Callable[[pj.Endpoint], pj.Account], tick: Job,
-                 closing: Callable[[pj.Endpoint], None]) -> None:  # fmt: skip
+                 closing: Callable[[pj.Endpoint], None],
+                 screen: Screen | None = None) -> None:  # fmt: skip
         self.settings = settings
         self._make_endpoint = endpoint
         self._setup = setup
         self._tick = tick
         self._closing = closing
+        self._screen = screen
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
@@ -108,6 +111,8 @@ class SipThread:
             cfg.medConfig.jbMaxPre = s.jitter_ms[1]
         ep.libInit(cfg)
         support_siprec()
+        self.rxhook = RxHook(self._screen)
+        self.rxhook.install()
         ep.audDevManager().setNullDev()
         listeners = ((pj.PJSIP_TRANSPORT_UDP, s.udp_port), (pj.PJSIP_TRANSPORT_TCP, s.tcp_port))
         for kind, port in listeners:
@@ -152,6 +157,25 @@ class SipThread:
                 job()
             except Exception:
                 log_error("SIP job failed")
+
+
+def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """For pjsua2 callbacks: an exception is logged as text and dropped here.  Left to
+    the bindings, its traceback would keep the callback's frames, and the pjsua2
+    objects in them, alive until the cycle collector frees them on whatever thread it
+    runs: pjlib aborts the process if that thread is not registered."""
+
+    def wrap(fn: Callable[..., None]) -> Callable[..., None]:
+        def run(*args: Any) -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log_error(what)
+
+        run.__name__ = fn.__name__
+        return run
+
+    return wrap
 
 
 def log_error(what: str) -> None:

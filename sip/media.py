@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from collections.abc import Callable
 import pjsua2 as pj
 
 from assist.frames import FRAME_MS
+
+log = logging.getLogger("assist.sip")
 
 # libstdc++ std::vector<unsigned char>: three pointers (begin, end, end of storage).
 _VEC = ctypes.POINTER(ctypes.c_void_p * 2)
@@ -76,6 +79,12 @@ class TapPort(pj.AudioMediaPort):
         self.tap_id = None
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
+        try:
+            self._frame(frame)
+        except Exception as exc:  # as text: a kept traceback would hold the frame object
+            log.error("tap port %s: %s: %s", self.party, type(exc).__name__, exc)
+
+    def _frame(self, frame: pj.MediaFrame) -> None:
         if self.tap_id is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
             return
         data = frame_bytes(frame.buf)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+REASONS = {400: "Bad Request", 403: "Forbidden", 486: "Busy Here", 488: "Not Acceptable Here",
+           401: "Unauthorized", 513: "Message Too Large", 503: "Service Unavailable",
+           420: "Bad Extension", 500: "Server Internal Error"}  # fmt: skip
 MAX_PACKET = 4000  # PJSIP_MAX_PKT_LEN in the PyPI wheel
 _COMPACT = {"c": "content-type", "l": "content-length", "i": "call-id", "f": "from", "t": "to",
             "v": "via", "m": "contact"}  # fmt: skip
@@ -143,3 +146,27 @@ class _MediaDraft:
 def _media(cur: _MediaDraft, index: int, session_dir: str) -> Media:
     direction = cur.direction if cur.direction is not None else session_dir
     return Media(index, cur.kind, cur.port, cur.label, direction)
+
+
+def boundary_of(content_type: str) -> bytes | None:
+    m = re.search(r'boundary\s*=\s*"?([^";]+)"?', content_type, re.IGNORECASE)
+    return m.group(1).strip().encode() if m else None
+
+
+def canonical_multipart(content_type: str, body: bytes) -> bytes | None:
+    """The body re-written as strict RFC 2046 multipart under the Content-Type's own
+    boundary (CRLF, a close delimiter), or None if it has no parts to rewrite.
+
+    pjsip's own multipart parser finds no SDP in bodies without the close
+    delimiter (Cisco CUBE, Sonus, SEMS) or with a wrong boundary parameter; the
+    tap hands it this form instead, parsed by our lenient splitter.
+    """
+    boundary = boundary_of(content_type)
+    parts = split_multipart(content_type, body)
+    if not boundary or not parts:
+        return None
+    out = []
+    for headers, content in parts:
+        head = "".join(f"{k.title()}: {v}\r\n" for k, v in headers.items()).encode()
+        out.append(b"--" + boundary + b"\r\n" + head + b"\r\n" + content + b"\r\n")
+    return b"".join(out) + b"--" + boundary + b"--\r\n"

@@ -17,8 +17,8 @@ import pjsua2 as pj
 
 from assist.frames import CallSink
 from sip.admission import Admission, Gate
-from sip.calls import TapCall
-from sip.endpoint import WHEEL_MAX_CALLS, SipSettings, SipThread, log_error
+from sip.calls import TapCall, warning
+from sip.endpoint import WHEEL_MAX_CALLS, SipSettings, SipThread, guarded, log_error
 from sip.siprec import Refusal
 from sip.taps import Taps
 from sip.trunks import Trunk
@@ -27,20 +27,28 @@ __all__ = ["SipServer", "SipSettings", "WHEEL_MAX_CALLS"]
 
 log = logging.getLogger("assist.sip")
 
+# An answer never ACKed (a lost ACK, a client that died, a spray) holds one of the
+# process's 4 call slots; pjsip alone would give up after 32 s (64 x T1).
+ACK_TIMEOUT = 8.0
+
 
 class _Account(pj.Account):
     def __init__(self, server: SipServer) -> None:
         super().__init__()
         self._server = server
 
+    @guarded("INVITE callback failed")
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
         self._server.on_incoming(self, prm)
 
 
 class _Endpoint(pj.Endpoint):
+    @guarded("rejected-call callback failed")
     def onRejectedIncomingCall(self, prm: pj.OnRejectedIncomingCallParam) -> None:  # noqa: N802
-        log.warning("refused INVITE from %s: %d %s (pjsua limit %d calls per process)",
-                    prm.rdata.srcAddress, prm.statusCode, prm.reason, WHEEL_MAX_CALLS)  # fmt: skip
+        # Only what `SipServer.screen` let through reaches pjsua: say what it refused.
+        why = f" (at pjsua's limit of {WHEEL_MAX_CALLS} calls)" if prm.statusCode == 486 else ""
+        log.warning("refused INVITE from %s by the SIP stack: %d %s%s", prm.rdata.srcAddress,
+                    prm.statusCode, prm.reason, why)  # fmt: skip
 
 
 class SipServer:
@@ -54,7 +62,7 @@ class SipServer:
         self.taps = Taps(trunks, loop, sink, self.settings.clock_rate, self._calls)
         self.refused: dict[int, int] = {}  # status -> count, for operators and tests
         self._sip = SipThread(self.settings, _Endpoint, self._setup, self.taps.tick,
-                              self._closing)  # fmt: skip
+                              self._closing, self.screen)  # fmt: skip
 
     # --- any thread -----------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -92,26 +100,55 @@ class SipServer:
             self._teardown(call, "shutdown")
         self.taps.clear()
 
+    def screen(self, raw: bytes, src: str) -> tuple[int, str, tuple[tuple[str, str], ...]] | None:
+        """Before pjsua sees a new INVITE: the refusal to send at once, or None to go on.
+        pjsua's own refusals (486 at its call limit, 400/488 on an offer it rejects)
+        would carry no reason of ours."""
+        try:
+            busy = len(self._calls)
+            if busy >= WHEEL_MAX_CALLS:
+                tapped = self.active_calls()
+                raise Refusal(486, f"all {WHEEL_MAX_CALLS} call slots of this process are in use "
+                              f"({tapped} tapped, {busy - tapped} being answered or ended); "
+                              "run more processes behind a dispatcher")  # fmt: skip
+            self.gate.admit(raw, src, self.active_calls(), time.time())
+        except Refusal as r:
+            self._count_refusal(src, r.status, r.reason, r.trunk)
+            return r.status, r.reason, (("Warning", warning(r.reason)), *r.headers)
+        return None
+
+    def _count_refusal(self, src: str, status: int, reason: str, trunk: str | None) -> None:
+        self.refused[status] = self.refused.get(status, 0) + 1
+        # A first INVITE challenged with 401 is the normal digest round trip, not a fault.
+        level = logging.INFO if status == 401 else logging.WARNING
+        log.log(level, "refused INVITE from %s (trunk %s): %d %s", src, trunk or "-", status,
+                reason)  # fmt: skip
+
     def on_incoming(self, acc: pj.Account, prm: pj.OnIncomingCallParam) -> None:
         raw = prm.rdata.wholeMsg
         src = prm.rdata.srcAddress
         call = TapCall(acc, prm.callId, self, src)
         self._calls[prm.callId] = call
+        ref = call.ref
         # Final refusals wait until this callback has returned: pjsua2 frees its clone of
         # the request right after it, and a call already reset by then aborts the process.
         try:
             adm = self.gate.admit(raw, src, self.active_calls(), time.time())
+            if not call.getInfo().remOfferer:
+                # Never a 200 without media: pjsua would answer with an offer of its own
+                # and a SIPREC client's ACK carries no answer.
+                raise Refusal(488, "the SIP stack found no SDP offer in the INVITE body")
             call.admission = adm
             if adm.leg is not None:
                 self.taps.pairer(adm.trunk).offer(adm.leg, time.monotonic())
         except Refusal as r:
             status, why, hdrs, trunk = r.status, r.reason, r.headers, r.trunk
-            self._sip.call_soon(lambda: self._refuse(call, status, why, hdrs, trunk))
+            self._sip.call_soon(lambda: self._refuse(ref, status, why, hdrs, trunk))
             return
         except Exception as exc:  # never let one odd INVITE take the endpoint down
             log_error(f"INVITE from {src}: unexpected error")
             reason = f"internal error: {type(exc).__name__}"
-            self._sip.call_soon(lambda: self._refuse(call, 500, reason))
+            self._sip.call_soon(lambda: self._refuse(ref, 500, reason))
             return
         self._accept(call, adm, src)
 
@@ -121,32 +158,53 @@ class SipServer:
                      adm.trunk.username, adm.trunk.name)  # fmt: skip
         call.accepted = True
         call.answer_with(180, audio=adm.audio)
-        self._sip.call_later(self.settings.answer_delay, lambda: self._answer_ok(call))
+        ref = call.ref
+        self._sip.call_later(self.settings.answer_delay, lambda: self._answer_ok(ref))
         log.info("INVITE from %s on trunk %s (%s): %s", src, adm.trunk.name, adm.trunk.mode,
                  adm.describe())  # fmt: skip
 
-    def _answer_ok(self, call: TapCall) -> None:
-        if self._calls.get(call.pj_id) is not call:
+    def _find(self, ref: tuple[int, int]) -> TapCall | None:
+        """A dialog by (pjsua id, serial). Jobs for later hold this, never the TapCall:
+        a TapCall that outlives its dialog hangs up, when it is freed, whatever call
+        pjsua has given its id to since."""
+        call = self._calls.get(ref[0])
+        return call if call is not None and call.ref == ref else None
+
+    def _answer_ok(self, ref: tuple[int, int]) -> None:
+        call = self._find(ref)
+        if call is None:
             return  # cancelled meanwhile
         try:
             if call.getInfo().state >= pj.PJSIP_INV_STATE_CONFIRMED:
                 return
             if call.admission is not None:
                 call.answer_with(200, audio=call.admission.audio)
+                ref = call.ref
+                self._sip.call_later(ACK_TIMEOUT, lambda: self._ack_due(ref))
         except pj.Error as exc:  # e.g. CANCEL won the race
             log.info("call %d not answered: %s", call.pj_id, exc.info())
 
-    def _refuse(self, call: TapCall, status: int, reason: str,
+    def _ack_due(self, ref: tuple[int, int]) -> None:
+        call = self._find(ref)
+        if call is None or call.tap_id is not None:
+            return
+        try:
+            if call.getInfo().state >= pj.PJSIP_INV_STATE_CONFIRMED:
+                return
+            log.warning("call %d from %s: no ACK %.0f s after the 200; hanging up to free "
+                        "its slot", call.pj_id, call.src, ACK_TIMEOUT)  # fmt: skip
+            call.hangup(pj.CallOpParam(True))
+        except pj.Error as exc:
+            log.info("call %d: %s", call.pj_id, exc.info())
+
+    def _refuse(self, ref: tuple[int, int], status: int, reason: str,
                 headers: tuple[tuple[str, str], ...] = (),
                 trunk: str | None = None) -> None:  # fmt: skip
-        if self._calls.get(call.pj_id) is not call:
+        call = self._find(ref)
+        if call is None:
             return  # gone meanwhile (CANCEL)
-        self.refused[status] = self.refused.get(status, 0) + 1
         call.accepted = False
-        # A first INVITE challenged with 401 is the normal digest round trip, not a fault.
-        level = logging.INFO if status == 401 else logging.WARNING
-        log.log(level, "refused INVITE from %s (trunk %s): %d %s", call.src, trunk or "-",
-                status, reason)  # fmt: skip
+        self._count_refusal(call.src, status, reason, trunk)
         try:
             call.answer_with(status, reason, headers=headers)
         except pj.Error as exc:

@@ -204,12 +204,12 @@ def plan(msg: SipMessage, trunk: Trunk, packet_len: int = 0) -> TapPlan:
         raise Refusal(488, f"{len(audio)} audio stream(s): need one per party to tell them apart")
 
     if meta_xml is not None and meta_xml.strip():
+        # Metadata decides alone: the labels/order fallbacks are for INVITEs without it.
         meta = parse_metadata(meta_xml)
         streams = _by_metadata(audio, meta, trunk)
         if streams:
             return _finish(streams, "metadata", meta.session, trunk)
-        if not (trunk.labels or trunk.order):
-            raise Refusal(488, "metadata names no participant matching this trunk's role rules")
+        raise Refusal(488, _unmapped(audio, meta, trunk))
     by_label = [TapStream(m.index, r, m.label, None)
                 for m in audio if m.label and (r := trunk.label_role(m.label))]  # fmt: skip
     if {s.role for s in by_label} == {"customer", "agent"}:
@@ -235,6 +235,26 @@ def _by_metadata(audio: list[Media], meta: Metadata, trunk: Trunk) -> list[TapSt
         if p and role:
             out.append(TapStream(m.index, role, m.label, p.aor))
     return out if {s.role for s in out} == {"customer", "agent"} else []
+
+
+def _unmapped(audio: list[Media], meta: Metadata, trunk: Trunk) -> str:
+    """Why metadata gave no customer and agent stream: the first cause that applies."""
+    unlabelled = [m.index for m in audio if not m.label]
+    if unlabelled:
+        return f"metadata present but m={unlabelled[0]} has no a=label to bind it to a sender"
+    unbound = [m.label for m in audio if m.label and meta.sender_of(m.label) is None]
+    if len(unbound) == len(audio):
+        return (
+            f"metadata binds no stream to a participant (labels {', '.join(unbound)}: "
+            "no participant sends them)"
+        )
+    if unbound:
+        return f"metadata binds no participant to stream label {unbound[0]}"
+    roles = {p.id: _role(p, trunk) for p in meta.participants}
+    if not any(roles.values()):
+        aors = ", ".join(str(mask(p.aor)) for p in meta.participants) or "none"
+        return f"no participant matches this trunk's role rules (AoRs: {aors})"
+    return "metadata gives no stream to one of the parties (both streams map to one role)"
 
 
 def _finish(streams: list[TapStream], basis: str, session: str | None, trunk: Trunk) -> TapPlan:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assist.errors import ConfigError
-from assist.settings import Source, unknown
+from assist.settings import LANGUAGES, Source, unknown
 
 ROLES = ("customer", "agent")
 MODES = ("siprec", "forked")
@@ -171,6 +171,7 @@ def _trunk(src: Source, name: str, path: tuple[str | int, ...], table: dict[str,
             raise err("sources", f"{item!r} is not an IP address or CIDR") from None
 
     mode = choice("mode", MODES, "siprec")
+    language = choice("language", LANGUAGES, None)
     username, password = opt_str("username"), opt_str("password")
     if (username is None) != (password is None):
         raise err("username" if username else "password", "give both username and password")
@@ -222,7 +223,7 @@ def _trunk(src: Source, name: str, path: tuple[str | int, ...], table: dict[str,
         sources=tuple(sources),
         mode=mode or "siprec",
         transport=choice("transport", TRANSPORTS, "any") or "any",
-        language=opt_str("language"),
+        language=language,
         username=username,
         password=password,
         realm=realm or "assist",

@@ -196,3 +196,22 @@ def test_flooding_and_oversize_messages_are_cut_off():
         finally:
             await srv.stop()
     run(go())
+
+
+def test_audio_faster_than_real_time_is_cut_off():
+    async def go():
+        srv, rec = await server(SRC, max_ahead=1.0, max_rate=10000.0)
+        try:
+            async with connect(f"ws://127.0.0.1:{srv.port}/fork/fs",
+                               additional_headers=AUTH) as ws:
+                await ws.send(json.dumps({"callSid": "fast"}))
+                with pytest.raises(ConnectionClosed):
+                    for _ in range(50):  # 20 s of audio at once
+                        await ws.send(b"\x00" * 6400)
+                    await ws.recv()
+            assert ws.close_code == 1008
+            assert await rec.wait_ended("fs-fast") == "protocol error"
+            assert len(rec.pcm("fs-fast", "customer")) <= 8000 * 1.5
+        finally:
+            await srv.stop()
+    run(go())

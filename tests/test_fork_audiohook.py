@@ -3,6 +3,7 @@ update, close/closed, disconnect on bad messages, and reconnection."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -281,6 +282,33 @@ def test_a_client_that_ignores_disconnect_is_closed():
                 with pytest.raises(ConnectionClosed):
                     await gc.ws.recv()
                 assert gc.ws.close_code == 1008
+        finally:
+            await srv.stop()
+    run(go())
+
+
+def test_a_dropped_session_that_reopens_carries_on_its_call():
+    async def go():
+        srv, rec = await server(SRC)
+        try:
+            first = Client(srv.port)
+            async with first:
+                await first.open()
+                await first.audio(0.2, CUSTOMER_HZ, AGENT_HZ)
+                await first.send("ping", {})
+                await first.expect("pong")  # the audio before it has been read
+                first.ws.transport.abort()  # the network drops: no close transaction
+            while not srv.ctx.parked:  # the server has seen the drop
+                await asyncio.sleep(0.01)
+            assert CALL not in rec.ended
+            async with Client(srv.port) as second:
+                await second.open(continued=[first.session])
+                await second.audio(0.2, CUSTOMER_HZ, AGENT_HZ)
+                await second.close()
+            assert await rec.wait_ended(CALL) == "hangup"
+            assert list(rec.calls) == [CALL]
+            rec.assert_contiguous(CALL)
+            assert len(rec.pcm(CALL, "customer")) == 3200
         finally:
             await srv.stop()
     run(go())

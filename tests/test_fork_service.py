@@ -39,6 +39,7 @@ enabled = true
 host = "127.0.0.1"
 port = 0
 max_rate = 5000     # this test sends faster than real time
+max_ahead = 60.0
 
 [[fork.sources]]
 name = "fs"
@@ -111,6 +112,8 @@ def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
     ("[fork]\nport = 70000\n", "2: fork.port", "must be 0..65535"),
     ("[fork]\nmax_rate = \"fast\"\n", "2: fork.max_rate", "must be a number"),
     ("[fork]\nspeed = 1\n", "2: fork.speed", "unknown key"),
+    ('[[fork.sources]]\nname = "x"\nlanguage = "fr"\nkind = "audio_fork"\n',
+     "3: fork.sources[0].language", "must be one of zh-CN, en-US, ko-KR"),
     ('[[fork.sources]]\nname = "x"\nkind = "sipx"\n', "3: fork.sources[0].kind",
      "must be one of audio_fork, audiohook, twilio"),
     ('[[fork.sources]]\nname = "g"\nkind = "audiohook"\napi_key = "k"\n',
@@ -133,6 +136,8 @@ def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
     ('[[fork.sources]]\nname = "a"\nkind = "audio_fork"\nsources = ["10.0.0.1"]\n'
      '[[fork.sources]]\nname = "a"\nkind = "audio_fork"\nsources = ["10.0.0.2"]\n',
      "6: fork.sources[1].name", "duplicate name"),
+    ("[fork]\nmax_ahead = 0\n", "2: fork.max_ahead", "more than 0"),
+    ('[fork]\ntls_cert = "a.pem"\n', "2: fork.tls_cert", "go together"),
 ])
 def test_config_mistakes_name_file_key_and_line(tmp_path, body, where, what):
     path = tmp_path / "assist.toml"

@@ -124,3 +124,12 @@ def test_pace_falls_back_to_syllables_when_the_agents_recogniser_fails() -> None
         s.feed(Frame("agent", a[i:i + 160], 8000, i / 8000))
     paces = [e.evidence for e in got if e.type == "pace"]
     assert paces and all(p["source"] == "acoustic" for p in paces)
+
+
+def test_a_baseline_of_zero_units_never_divides_by_zero() -> None:
+    # Noise the VAD calls speech but with no syllables: the baseline measures 0/min.
+    det = PaceDetector("c1", PaceParams())
+    got = speak(det, [(0, 40, 0)]) + speak(det, [(45, 80, 150)])
+    paces = [e for e in got if e.type == "pace"]
+    assert paces and paces[-1].evidence["baseline"] == 0.0
+    assert all(e.evidence.get("self") is None for e in got if e.type == "pace.drift")

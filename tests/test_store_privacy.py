@@ -81,3 +81,27 @@ def test_one_call_failing_does_not_touch_another(tmp_path: Path) -> None:
     assert "bad" not in hub.sessions and "good" in hub.sessions
     ended = [w for w in got if w["type"] == "call.ended"]
     assert [(w["call_id"], w["evidence"]["reason"]) for w in ended] == [("bad", "error")]
+
+
+def test_calls_a_dead_process_left_open_are_closed_at_start_with_that_reason(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    from assist.store.sqlite import ABANDONED, Archive
+
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    with sqlite3.connect(path) as db:  # as a killed process leaves it: started, never ended
+        db.execute("INSERT INTO calls (call_id, agent, started_utc) VALUES "
+                   "('gone', 'a7', '2026-01-01T09:00:00Z'), ('kept', 'a7', '2026-01-01T09:05:00Z')")
+        db.execute("UPDATE calls SET ended_utc='2026-01-01T09:06:00Z', duration=60, "
+                   "reason='hangup' WHERE call_id='kept'")
+        db.execute("INSERT INTO events VALUES ('gone', 1, 12.5, '2026-01-01T09:00:12Z', "
+                   "'call.started', NULL, '{}')")
+    store = Store(path)
+    store.close()
+    assert store.closed_at_start == 1
+    calls = {c["call_id"]: c for c in Archive(path).calls()}
+    assert (calls["gone"]["reason"], calls["gone"]["duration"]) == (ABANDONED, 12.5)
+    assert calls["gone"]["ended_utc"] == "2026-01-01T09:00:12Z"
+    assert calls["kept"]["reason"] == "hangup"

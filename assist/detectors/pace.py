@@ -101,7 +101,7 @@ class PaceDetector:
                       "window": round(total, 2), "source": self.source,
                       "baseline": None if self._baseline is None else round(self._baseline, 1)})]
         off = {"band": "fast" if cpm > hi else "slow" if cpm < lo else None, "self": None}
-        if self._baseline is not None:
+        if self._baseline:  # None until measured; 0.0 if the baseline speech had no units
             ratio = cpm / self._baseline
             if ratio > 1 + self._p.self_tolerance:
                 off["self"] = "fast"

@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_type ON events (type);
 """
 _STOP = object()
+# A call still open when a store opens was left by a process that died (crash, kill -9):
+# only one process writes a store, and it closes its calls before it stops.
+ABANDONED = "abandoned: the process taking the call stopped before it ended"
 
 
 class Archive:
@@ -84,6 +87,17 @@ def create_private(path: Path) -> None:
                         path)
 
 
+def close_abandoned(db: sqlite3.Connection) -> int:
+    """End open calls at their last stored event, with the reason that says why."""
+    cur = db.execute(
+        "UPDATE calls SET"
+        " ended_utc = COALESCE((SELECT MAX(utc) FROM events e WHERE e.call_id = calls.call_id),"
+        " started_utc),"
+        " duration = COALESCE((SELECT MAX(t) FROM events e WHERE e.call_id = calls.call_id), 0),"
+        " reason = ? WHERE ended_utc IS NULL", (ABANDONED,))
+    return cur.rowcount
+
+
 class Store(Archive):
     """Archive plus the writer: `publish` only enqueues."""
 
@@ -94,6 +108,10 @@ class Store(Archive):
         # Fail here, at start-up, if the file cannot be opened or is not a database.
         with sqlite3.connect(self.path) as db:
             db.executescript(SCHEMA)
+            self.closed_at_start = close_abandoned(db)
+        if self.closed_at_start:
+            log.warning("store: closed %d call(s) a stopped process left open (%s)",
+                        self.closed_at_start, ABANDONED)
         self._q: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._writer, name="store", daemon=True)
         self._thread.start()
@@ -148,9 +166,9 @@ class Store(Archive):
                 log.warning("store: call %s is already stored; keeping this one as %s",
                             w["call_id"], stored)
                 self._renamed[w["call_id"]] = stored
-        stored = self._renamed.get(w["call_id"])
-        if stored is not None:
-            w = {**w, "call_id": stored}
+        renamed = self._renamed.get(w["call_id"])
+        if renamed is not None:
+            w = {**w, "call_id": renamed}
         db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
                    (w["call_id"], w["seq"], w["t"], w["utc"], w["type"], w.get("party"),
                     json.dumps(w, ensure_ascii=False)))

@@ -42,6 +42,12 @@ password = "Circle Of Life"
 realm = "tap.example"
 
 [[trunks]]
+name = "vendors"
+sources = ["127.0.0.6"]
+agent_aor = '^sip:(?:Extension-)?(?P<agent>\\d{4})@'
+order = ["customer", "agent"]
+
+[[trunks]]
 name = "pbx"
 mode = "forked"
 sources = ["127.0.0.4"]

@@ -3,6 +3,8 @@ call sink sees: roles, each party's audio, call start/end in order, refusals."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -180,5 +182,7 @@ def test_fifth_concurrent_call_is_refused_busy(tap, tmp_path, caplog):
         assert_party_audio(call, "customer", CUSTOMER_HZ)
         assert_party_audio(call, "agent", AGENT_HZ)
         assert_ended_in_order(call)
-    assert "486 Busy Here (pjsua limit 4 calls per process)" in caplog.text
+    assert "all 4 call slots of this process are in use" in warning_of(tmp_path, 486)
+    assert re.search(r"refused INVITE from 127\.0\.0\.1:\d+ \(trunk -\): 486 all 4 call slots"
+                     r" of this process are in use \(4 tapped", caplog.text)
     assert tap.idle()

@@ -126,3 +126,16 @@ def test_garbage_never_crashes_or_disturbs_another_call(tap, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert wait_until(lambda: len(tap.sink.new_calls(before)) == 3
                       and tap.sink.new_calls(before)[2].ended == "hangup")  # fmt: skip
+
+
+def test_an_answer_never_acked_frees_its_slot(tap, caplog):
+    from tests.sip.uac import Uac
+
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        assert uac.invite_only("rfc7865.sip").status == 200
+        assert wait_until(lambda: "no ACK 8 s after the 200" in caplog.text, timeout=30)
+        assert tap.idle(timeout=15)
+    finally:
+        uac.close()
+

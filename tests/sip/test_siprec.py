@@ -161,3 +161,20 @@ def test_garbage_does_not_raise_anything_but_refusal():
 def test_mask_keeps_last_four_digits():
     assert mask("sip:13800138000@carrier.example") == "sip:*******8000@carrier.example"
     assert mask("sip:8107@pbx") == "sip:8107@pbx"
+
+
+def test_metadata_with_an_unbound_stream_is_refused_not_guessed_by_order():
+    # IOS padding / CUBE inactive streams: metadata present, one label bound to nobody.
+    raw = wire("rfc7865.sip", content_length=False).replace(b"<send>c3RyLTEx</send>", b"")
+    t = trunk(agent_aor="'^sip:(?P<agent>8\\d{3})@'", order='["customer", "agent"]')
+    with pytest.raises(Refusal) as exc:
+        plan(parse_message(raw), t)
+    assert exc.value.status == 488
+    assert "metadata binds no participant to stream label" in exc.value.reason
+
+
+def test_metadata_naming_nobody_the_trunk_knows_says_which_aors_it_saw():
+    t = trunk(agent_aor="'^sip:9999@'", order='["customer", "agent"]')
+    with pytest.raises(Refusal) as exc:
+        plan(parse_message(wire("rfc7865.sip")), t)
+    assert "no participant matches this trunk's role rules (AoRs: sip:" in exc.value.reason

@@ -63,6 +63,8 @@ def test_named_table_form():
         (('sources = ["10.1.0.0/16", "127.0.0.1"]', 'sources = ["10.1.0.0/33"]'),
          "3: trunks.sbc.sources", "not an IP address"),
         (('transport = "udp"', 'transport = "sctp"'), "4: trunks.sbc.transport", "one of"),
+        (('language = "zh-CN"', 'language = "fr-FR"'), "5: trunks.sbc.language",
+         "must be one of zh-CN, en-US, ko-KR"),
         (("agent_aor = '^sip:(?P<agent>8\\d{3})@'", "agent_aor = '(('"),
          "6: trunks.sbc.agent_aor", "regular expression"),
         (('order = ["customer", "agent"]', 'order = ["customer", "customer"]'),

@@ -74,7 +74,8 @@ async def serve_connection(ws: Any, src: ForkSource, ctx: ForkContext) -> None:
     parties = tuple(cast(Party, n) for n in names)
     bridge = CallBridge(ctx.sink, call_id, rate=output_rate(rate) or rate,
                         agent=src.agent_of(meta), source=f"fork:{src.name}",
-                        language=src.language, meta=call_meta(src, meta, mix))
+                        language=src.language, meta=call_meta(src, meta, mix),
+                        max_ahead=ctx.params.max_ahead)
     ctx.live.add(call_id)
     for party in parties:
         bridge.add_party(party, rate)

@@ -172,7 +172,7 @@ class Session:
                 meta[key] = mask(participant[key][:80])
         bridge = CallBridge(self.ctx.sink, call_id, rate=8000, agent=self.src.agent_of(p),
                             source=f"fork:{self.src.name}", language=self.src.language,
-                            meta=meta)
+                            meta=meta, max_ahead=self.ctx.params.max_ahead)
         for ch in self.channels:
             bridge.add_party(CHANNEL_ROLES[ch], 8000)  # type: ignore[arg-type]
         return bridge

@@ -82,7 +82,7 @@ class PartyFramer:
         rate = output_rate(in_rate)
         if rate is None:
             raise ValueError(f"unsupported sample rate {in_rate}")
-        self.party, self.rate = party, rate
+        self.party, self.rate, self.in_rate = party, rate, in_rate
         self._down = Decimator(in_rate // rate)
         self._n = samples_per_frame(rate)
         self._buf = np.zeros(0, dtype=np.int16)
@@ -120,9 +120,13 @@ class CallBridge:
     """One call on the sink: start once, feed each party's frames, end once with a reason."""
 
     def __init__(self, sink: Any, call_id: str, *, rate: int, agent: str | None, source: str,
-                 language: str | None, meta: dict[str, Any]) -> None:
+                 language: str | None, meta: dict[str, Any],
+                 max_ahead: float = float("inf")) -> None:
         self.sink, self.call_id, self.rate = sink, call_id, rate
         self.framers: dict[str, PartyFramer] = {}
+        # Audio may run ahead of the wall clock by this much (a platform's catch-up
+        # burst), no more: a peer cannot make the sessions work faster than real time.
+        self.max_ahead, self._wall0 = max_ahead, time.monotonic()
         self.paused = False
         self.ended = False
         sink.start_call(call_id, agent=agent, rate=rate, language=language, source=source,
@@ -140,6 +144,8 @@ class CallBridge:
             return
         framer = self.framers[party]
         now = time.monotonic()
+        if framer.t + len(pcm) / framer.in_rate > now - self._wall0 + self.max_ahead:
+            raise ProtocolError("audio arrives faster than real time", 1008)
         frames = framer.pad_to(at, now) if at is not None else []
         for frame in frames + framer.push(pcm, now):
             self.sink.feed(self.call_id, frame)

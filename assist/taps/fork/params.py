@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assist.errors import ConfigError
-from assist.settings import Rule, Source, build, check_fields, flag, number, rule, text, unknown
+from assist.settings import (
+    LANGUAGES,
+    Rule,
+    Source,
+    build,
+    check_fields,
+    flag,
+    number,
+    rule,
+    text,
+    unknown,
+)
 
 KINDS = ("audio_fork", "audiohook", "twilio")
 ROLES = ("customer", "agent")
@@ -102,6 +113,8 @@ class ForkParams:
     open_timeout: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
     # AudioHook: how long a call waits for its session to return
     reconnect_grace: float = number(10.0, 0.0, 300.0, "s", lo_open=True)
+    # seconds of audio a connection may send ahead of real time
+    max_ahead: float = number(5.0, 0.0, 300.0, "s", lo_open=True)
     sources: tuple[ForkSource, ...] = rule((), Rule(tuple, "[[fork.sources]] tables",
                                                     _sources_ok))
 
@@ -159,6 +172,9 @@ def _source(src: Source, index: int, t: dict[str, Any]) -> ForkSource:
     name = opt("name")
     if name is None or not _NAME.match(name):
         raise err("name", "each source needs a name of 1-40 letters, digits, '_', '-' or '.'")
+    language = t.get("language")
+    if language is not None and language not in LANGUAGES:
+        raise err("language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
     kind = t.get("kind")
     if kind not in KINDS:
         raise err("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -225,7 +241,7 @@ def _source(src: Source, index: int, t: dict[str, Any]) -> ForkSource:
         raise err("tracks", 'map Twilio tracks to roles: { inbound = "customer", '
                   'outbound = "agent" }')
     return ForkSource(
-        name=name, kind=kind, path=path, sources=tuple(nets), language=opt("language"),
+        name=name, kind=kind, path=path, sources=tuple(nets), language=language,
         username=username, password=password, api_key=api_key, client_secret=secret,
         auth_token=token, public_url=public.rstrip("/") if public else None,
         agent_key=opt("agent_key") or AGENT_KEYS[kind], agent_pattern=pattern,

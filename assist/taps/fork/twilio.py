@@ -81,7 +81,8 @@ def _start(src: ForkSource, ctx: ForkContext, msg: dict[str, Any]) -> tuple[Call
             if isinstance(custom.get(key), str):
                 meta[key.lower()] = mask(custom[key][:80])
     bridge = CallBridge(ctx.sink, call_id, rate=8000, agent=src.agent_of(start),
-                        source=f"fork:{src.name}", language=src.language, meta=meta)
+                        source=f"fork:{src.name}", language=src.language, meta=meta,
+                        max_ahead=ctx.params.max_ahead)
     for role in roles.values():
         bridge.add_party(role, 8000)  # type: ignore[arg-type]
     return bridge, sid, roles

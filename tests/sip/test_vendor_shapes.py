@@ -1,0 +1,78 @@
+"""Vendor INVITE shapes through the real tap, a distinct tone per offered m= line:
+each answered call's parties must hear their own stream, with the roles the
+metadata gives; shapes that cannot be tapped are refused with their reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.sip.rtp import dominant_hz
+from tests.sip.sipkit import wait_until
+from tests.sip.uac import Uac
+
+pytestmark = pytest.mark.integration
+
+TONES = [440.0, 1000.0]
+# fixture -> (party of m=0, party of m=1, agent id), as its metadata says
+SHAPES = {
+    "legacy_schema.sip": ("customer", "agent", "2001"),  # Oracle/Acme pre-RFC schema
+    "three_parts.sip": ("agent", "customer", "7301"),  # CUBE: gtd part, no close delimiter
+    "prefixed_crossed.sip": ("agent", "customer", "8042"),  # Sonus: tns:, crossed sends
+    "text_labels.sip": ("customer", "agent", "3310"),  # SEMS: text labels, no close
+    "rfc7865.sip": ("customer", "agent", "8107"),
+}
+
+
+def heard(call, party: str) -> float | None:
+    loud = [f.pcm for f in call.frames.get(party, []) if np.abs(f.pcm).max() > 4000]
+    return dominant_hz(np.concatenate(loud)) if len(loud) >= 40 else None
+
+
+def check_tapped(tap, before: int, fixture: str, outcome) -> None:
+    assert outcome.final.status == 200, outcome.final.head
+    assert all(outcome.answered.values()), f"a stream answered with port 0: {outcome.answered}"
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)
+    first, second, agent = SHAPES[fixture]
+    assert call.meta["basis"] == "metadata" and call.agent == agent
+    assert heard(call, first) == pytest.approx(TONES[0], abs=10)
+    assert heard(call, second) == pytest.approx(TONES[1], abs=10)
+
+
+@pytest.mark.parametrize("fixture", sorted(SHAPES))
+def test_vendor_shape_over_udp_taps_both_streams_with_metadata_roles(tap, fixture):
+    before = len(tap.sink.order)
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        outcome = uac.call(fixture, TONES)
+    finally:
+        uac.close()
+    check_tapped(tap, before, fixture, outcome)
+    assert tap.idle()
+
+
+def test_network_based_recording_is_refused_with_its_reason(tap):
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        outcome = uac.call("plain_one_stream.sip", TONES[:1])
+    finally:
+        uac.close()
+    assert outcome.final.status == 488
+    assert "1 audio stream(s): need one per party" in (outcome.final.header("warning") or "")
+    assert tap.idle()
+
+
+def test_shapes_over_one_tcp_connection(tap):
+    uac = Uac(tap.port, "tcp", ip="127.0.0.6")
+    try:
+        for fixture in ("three_parts.sip", "prefixed_crossed.sip", "text_labels.sip"):
+            before = len(tap.sink.order)
+            check_tapped(tap, before, fixture, uac.call(fixture, TONES))
+        refused = uac.call("plain_one_stream.sip", TONES[:1])
+        assert refused.final.status == 488
+        before = len(tap.sink.order)
+        check_tapped(tap, before, "legacy_schema.sip", uac.call("legacy_schema.sip", TONES))
+    finally:
+        uac.close()
+    assert tap.idle()
