@@ -22,6 +22,7 @@ from assist.coach.coach import CoachParams
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
 from assist.detectors.pace import PaceParams
+from assist.detectors.silence import SilenceParams
 from assist.errors import ConfigError
 from assist.panel.auth import DEFAULT_TTL
 from assist.settings import (
@@ -130,11 +131,12 @@ SECTIONS: dict[str, type] = {
     "pace": PaceParams,
     "anger": AngerParams,
     "nuclei": NucleiParams,
+    "silence": SilenceParams,
     "coach": CoachParams,
     "asr": AsrParams,
     "fork": ForkParams,
 }
-LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei")
+LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei", "silence")
 TOP_KEYS = ("data_dir", "trunks")
 
 

@@ -49,6 +49,9 @@ EventType = Literal[
     "phrase",
     "suggestion",
     "feedback",
+    "silence",
+    "silence.end",
+    "response.gap",
 ]
 
 # The evidence vocabularies: detectors emit them, playbook triggers filter on them.
@@ -62,6 +65,8 @@ DriftKind = Literal["band", "self"]  # off the target band, or off the agent's o
 DRIFT_KINDS: tuple[DriftKind, ...] = get_args(DriftKind)
 FeedbackAction = Literal["used", "dismissed"]
 FEEDBACK_ACTIONS: tuple[FeedbackAction, ...] = get_args(FeedbackAction)
+GapKind = Literal["over", "latch", "normal", "long"]  # the agent's answer after a turn
+GAP_KINDS: tuple[GapKind, ...] = get_args(GapKind)
 
 
 def _freeze(value: Any) -> Any:
@@ -334,11 +339,44 @@ class FeedbackEvidence(Evidence):
         _one_of("action", self.action, FEEDBACK_ACTIONS)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SilenceEvidence(Evidence):
+    type: ClassVar[EventType] = "silence"
+    start: float  # both parties silent since
+    threshold: float
+    after: Party | None  # who talked last
+
+    def check(self) -> None:
+        _one_of("after", self.after, PARTIES, none=True)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SilenceEndEvidence(Evidence):
+    type: ClassVar[EventType] = "silence.end"
+    start: float
+    duration: float  # the whole stretch
+    resumed_by: Party
+
+    def check(self) -> None:
+        _one_of("resumed_by", self.resumed_by, PARTIES)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ResponseGapEvidence(Evidence):
+    type: ClassVar[EventType] = "response.gap"
+    gap: float  # s from the customer's turn end to the agent's onset; negative = over
+    kind: GapKind
+
+    def check(self) -> None:
+        _one_of("kind", self.kind, GAP_KINDS)
+
+
 AnyEvidence = (
     CallStartedEvidence | CallEndedEvidence | TranscriptionEvidence | TalkStartEvidence
     | TalkEndEvidence | MetricsEvidence | InterruptionEvidence | InterruptionEndEvidence
     | PaceEvidence | PaceDriftEvidence | AngerEvidence | TranscriptPartialEvidence
     | TranscriptFinalEvidence | PhraseEvidence | SuggestionEvidence | FeedbackEvidence
+    | SilenceEvidence | SilenceEndEvidence | ResponseGapEvidence
 )
 
 
@@ -373,6 +411,9 @@ CATEGORIES: Mapping[EventType, Category] = MappingProxyType({
     "phrase": Category(PhraseEvidence, floor=True),
     "suggestion": Category(SuggestionEvidence, floor=True),
     "feedback": Category(FeedbackEvidence, floor=True),
+    "silence": Category(SilenceEvidence, floor=True),
+    "silence.end": Category(SilenceEndEvidence, floor=True),
+    "response.gap": Category(ResponseGapEvidence, quiet=True),
 })
 
 
@@ -397,6 +438,8 @@ EVIDENCE_FILTERS: Mapping[str, tuple[tuple[EventType, ...], tuple[str, ...] | No
         "direction": (("pace.drift",), PACE_DIRECTIONS),
         "kind": (("pace.drift",), DRIFT_KINDS),
         "rule": (("phrase",), None),
+        "after": (("silence",), PARTIES),
+        "resumed_by": (("silence.end",), PARTIES),
     })
 )
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from assist.frames import CallSink, Frame
 from sip.forked import End, Join, Pairer, Start
+from sip.health import CHECK_AFTER, CallHealth
 from sip.siprec import mask
 from sip.trunks import Trunk
 
@@ -40,6 +41,7 @@ class Taps:
         self._started: dict[str, float] = {}
         self._pair_tap: dict[tuple[str, str], str] = {}  # (trunk, pairing key) -> call
         self._live: set[str] = set()  # loop side: calls the sink knows
+        self._health: dict[str, CallHealth] = {}  # loop side
 
     # --- SIP thread ------------------------------------------------------------------
     def pairer(self, trunk: Trunk) -> Pairer:
@@ -148,17 +150,34 @@ class Taps:
     def _loop_start(self, tap_id: str, agent: str | None, language: str | None,
                     meta: dict[str, Any]) -> None:  # fmt: skip
         self._live.add(tap_id)
+        parties = tuple(meta.get("parties") or meta.get("legs") or ("customer", "agent"))
+        self._health[tap_id] = CallHealth(tap_id, self.rate, parties)
+        self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
         self.sink.start_call(tap_id, agent=agent, rate=self.rate, language=language,
                              source="sip", meta=meta)  # fmt: skip
+
+    def _check_health(self, tap_id: str) -> None:
+        health = self._health.get(tap_id)
+        if health is None or tap_id not in self._live:
+            return
+        for fault in health.faults():
+            log.warning("call %s audio: %s", tap_id, fault)
 
     def _loop_end(self, tap_id: str, reason: str) -> None:
         if tap_id in self._live:
             self._live.discard(tap_id)
+            health = self._health.pop(tap_id, None)
+            if health is not None:
+                log.info("call %s audio: %s", tap_id, health.summary())
             self.sink.end_call(tap_id, reason)
 
     def deliver(self, tap_id: str, party: str, data: bytes, start: int, arrival: float) -> None:
         if tap_id in self._live:
-            self.sink.feed(tap_id, make_frame(party, data, start, self.rate, arrival))
+            frame = make_frame(party, data, start, self.rate, arrival)
+            health = self._health.get(tap_id)
+            if health is not None:
+                health.add(party, frame.pcm)
+            self.sink.feed(tap_id, frame)
 
 
 def make_frame(party: str, data: bytes, start: int, rate: int, arrival: float) -> Frame:

@@ -312,3 +312,21 @@ def test_a_dropped_session_that_reopens_carries_on_its_call():
         finally:
             await srv.stop()
     run(go())
+
+
+def test_what_a_client_sends_cannot_forge_log_lines(caplog):
+    async def go():
+        srv, rec = await server(SRC)
+        try:
+            async with Client(srv.port) as gc:
+                await gc.open()
+                await gc.send("x\nERROR forged", {})
+                info = (await gc.expect("disconnect"))["info"]
+                assert "x\nERROR forged" in info  # the client is told what it sent
+                await gc.close("disconnect")
+        finally:
+            await srv.stop()
+    with caplog.at_level(logging.INFO):
+        run(go())
+    assert "forged" in caplog.text
+    assert not [r for r in caplog.records if "\n" in r.getMessage()]

@@ -89,6 +89,7 @@ def test_junk_on_every_listener_hurts_no_one(caplog):
         run(go())
     assert "Traceback" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if "\n" in r.getMessage()]  # no forged log lines
 
 
 def test_connections_past_the_cap_get_503():

@@ -162,3 +162,41 @@ def test_fork_is_off_by_default_and_parses_sources(tmp_path):
     assert src.agent_of({"customConfig": {"agentId": "agent-9"}}) == "9"
     assert src.agent_of({"customConfig": {"agentId": "nobody"}}) is None
     assert fork.source_at("/audiohook/gc?x=1") is src
+
+
+def test_the_run_command_starts_the_listener_only_when_configured(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    from websockets.exceptions import InvalidStatus
+
+    root = Path(__file__).resolve().parents[1]
+    path = tmp_path / "assist.toml"
+    path.write_text(FORK_TOML.format(data=tmp_path / "data"), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(path), "run",
+                             "--port", "0"], cwd=root, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    port = None
+    try:
+        for line in proc.stdout:
+            m = re.search(r"media forks: 127\.0\.0\.1:(\d+), audio_fork /fork/fs", line)
+            port = port or (int(m.group(1)) if m else None)
+            if "waiting for calls" in line:  # no demo replay once forks are configured
+                break
+        assert port, "the listener was not announced"
+
+        async def probe() -> None:
+            url = f"ws://127.0.0.1:{port}/fork/fs"
+            with pytest.raises(InvalidStatus) as e:
+                async with connect(url):
+                    pass
+            assert e.value.response.status_code == 401
+            auth = "Basic " + base64.b64encode(b"fs:pw-123456").decode()
+            async with connect(url, additional_headers={"Authorization": auth}) as ws:
+                await ws.send(json.dumps({"callSid": "live"}))
+        run(probe())
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0

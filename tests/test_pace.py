@@ -98,24 +98,37 @@ def test_pace_falls_back_to_syllables_when_the_agents_recogniser_fails() -> None
     from assist.call.session import CallSession, LoopParams
     from assist.frames import Frame
 
-    class Recogniser:  # stands in for a Vosk worker; only its failure matters here
-        closed = False
+    class Recognisers:  # stands in for the Vosk workers; only the agent's failure matters
+        closed: list[str] = []
 
         def feed(self, frame, talking):
             pass
 
+        def on_event(self, event, t):
+            if event.type == "transcription" and event.party is not None:
+                self.closed.append(event.party)
+
         def close(self, t):
-            self.closed = True
+            pass
+
+        async def idle(self):
+            pass
+
+    rec = Recognisers()
+
+    class Transcription:
+        def start(self, call_id, language, rate, emit):
+            return rec, Event("transcription", call_id, 0.0, None,
+                              {"enabled": True, "model": "m", "language": language})
 
     got: list[Event] = []
     s = CallSession("c1", 8000, LoopParams(), start_utc=START,
-                    emit=lambda wire, e: got.append(e), agent="a1")
-    rec = Recogniser()
-    s.use_recognizers({"agent": rec})
+                    emit=lambda wire, e: got.append(e), agent="a1",
+                    transcription=Transcription())
     s.start()
     s.inject(Event("transcription", "c1", 0.5, "agent",
                    {"enabled": False, "reason": "agent: recogniser failed"}))
-    assert rec.closed
+    assert rec.closed == ["agent"]
     from audio import Track, pcm16
     a = pcm16(Track(8000, 12).put(1.0, syllables(9.0, 8000, per_second=4, pitch=120)).x)
     quiet = pcm16(Track(8000, 12).x)

@@ -165,7 +165,7 @@ cooldown = 30
 def test_prompts_check_command(tmp_path, capsys):
     assert main(["check"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ok: 105 entries (en-US 52, zh-CN 53); 52 phrase rules")
+    assert out.startswith("ok: 111 entries (en-US 55, zh-CN 56); 52 phrase rules")
     path = write(tmp_path, "x.toml", GOOD.replace("cooldown = 10", "cooldown = '10'"))
     assert main(["check", str(DEFAULT_DIR), str(tmp_path)]) == 1
     err = capsys.readouterr().err.splitlines()

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from assist.call.session import CallSession, LoopParams
+from assist.call.session import (
+    CallCoach,
+    CallSession,
+    LoopParams,
+    Recognizers,
+    TranscriptionStart,
+)
 from assist.errors import UserError
 from assist.events import Event
 from assist.frames import Frame
@@ -28,6 +34,12 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
+class Coaching(Protocol):
+    """Makes each call's coach (assist.coach.per_call.Coaching)."""
+
+    def for_call(self, call_id: str, language: str, start_utc: datetime) -> CallCoach: ...
+
+
 class CallHub:
     """The loop's side of every tap: one CallSession per live call.
 
@@ -37,7 +49,8 @@ class CallHub:
 
     def __init__(self, params: LoopParams, publishers: list[Publisher], *,
                  language: str = "zh-CN", clock: Callable[[], datetime] | None = None,
-                 transcription: Any = None, coaching: Any = None) -> None:
+                 transcription: TranscriptionStart | None = None,
+                 coaching: Coaching | None = None) -> None:
         self._params = params
         self._publishers = publishers
         self._language = language
@@ -54,21 +67,18 @@ class CallHub:
         if call_id in self.sessions:
             log.warning("call %s already started; ignoring a second start", call_id)
             return
-        session = CallSession(call_id, rate, self._params,
-                              start_utc=start_utc or self._now(),
-                              emit=lambda wire, event: self._publish(session, wire, event),
-                              agent=agent, language=language or self._language, source=source,
-                              tap=meta)
-        self.sessions[call_id] = session
+        language = language or self._language
+        start_utc = start_utc or self._now()
+        coach = None
         if self.coaching is not None:
-            self.coaching.attach(session)
+            coach = self.coaching.for_call(call_id, language, start_utc)
+        session = CallSession(call_id, rate, self._params, start_utc=start_utc,
+                              emit=lambda wire, event: self._publish(session, wire, event),
+                              agent=agent, language=language, source=source, tap=meta,
+                              coach=coach, transcription=self.transcription)
+        self.sessions[call_id] = session
         log.info("call %s started (agent %s, %d Hz, %s)", call_id, agent, rate, source)
         session.start()
-        if self.transcription is not None:
-            try:
-                self.transcription.attach(session)
-            except Exception:
-                log.exception("call %s: could not start transcription", call_id)
 
     def feed(self, call_id: str, frame: Frame) -> None:
         session = self.sessions.get(call_id)
@@ -88,17 +98,18 @@ class CallHub:
             session.finish_audio()
         except Exception:
             log.exception("call %s: failed while ending", call_id)
-        if session.recognizers:
-            task = asyncio.ensure_future(self._end_after_flush(session, reason))
+        if session.recognizers is not None:
+            task = asyncio.ensure_future(self._end_after_flush(session, session.recognizers,
+                                                               reason))
             self._ending.add(task)
             task.add_done_callback(self._ending.discard)
         else:
             self._finish(session, reason)
 
-    async def _end_after_flush(self, session: CallSession, reason: str) -> None:
+    async def _end_after_flush(self, session: CallSession, recognizers: Recognizers,
+                               reason: str) -> None:
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(r.idle() for r in session.recognizers.values())), 30)
+            await asyncio.wait_for(recognizers.idle(), 30)
         except Exception:  # a timeout, or a recogniser that failed: end the call anyway
             log.warning("call %s: recognisers did not flush in time", session.call_id)
         self._finish(session, reason)

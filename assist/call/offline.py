@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from assist.audio.prosody import SpurtFeatures
-from assist.call.session import LoopParams, PartyPipeline
+from assist.call.pipeline import LoopParams, PartyPipeline
 from assist.detectors.anger import AngerParams, arousal, make_baseline, squash
 from assist.frames import samples_per_frame
 

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from assist.errors import UserError
 from assist.store.sqlite import Archive, purge
@@ -44,7 +45,12 @@ def _line(e: dict) -> str:
     return f"{e['t']:8.2f}s  {e.get('party', ''):8}  {kind:17} {what}"
 
 
-def main(argv: list[str], store_path: Path) -> int:
+def review_url(base: str, call_id: str) -> str:
+    """The call's review page on the panel server (the token comes from the panel or `token`)."""
+    return f"{base.rstrip('/')}/review.html?call={quote(call_id, safe='')}"
+
+
+def main(argv: list[str], store_path: Path, review_base: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m assist calls",
                                  description="Review stored calls and their flags.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -83,4 +89,7 @@ def main(argv: list[str], store_path: Path) -> int:
             print(json.dumps(e, ensure_ascii=False))
         elif args.all or e["type"] in FLAGS:
             print(_line(e))
+    if review_base and not args.json:
+        print(f"review: {review_url(review_base, args.call_id)}  "
+              "(open from the panel, or add &token= from `python -m assist token --supervisor`)")
     return 0

@@ -88,7 +88,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
     speed = 0.0 if args.fast else args.speed
     return asyncio.run(run(cfg, args.call, speed=speed, once=args.once, host=args.host,
-                           port=args.port, demo=not args.no_demo))
+                           port=args.port, demo=not args.no_demo,
+                           show_tokens=True if args.show_tokens else None))
 
 
 def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
@@ -105,7 +106,18 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import calls
 
-    return calls.main(args.rest, cfg.store_path)
+    return calls.main(args.rest, cfg.store_path, review_base=_panel_base(cfg))
+
+
+def _panel_base(cfg: Config) -> str:
+    scheme = "https" if cfg.server.tls_cert else "http"
+    return f"{scheme}://{cfg.server.host}:{cfg.server.port}/"
+
+
+def cmd_qa(args: argparse.Namespace, cfg: Config) -> int:
+    from assist.cli import qa
+
+    return qa.main(args.rest, cfg)
 
 
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
@@ -130,6 +142,7 @@ PASSTHROUGH = (
     ("prompts", "check playbooks, try phrase rules (prompts --help)",
      _module_main("assist.cli.prompts")),
     ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
+    ("qa", "QA scorecards (qa report --agent ID --since DATE | qa propose | qa check)", cmd_qa),
     ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
 )
 
@@ -162,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not replay the demo call (off by default when trunks exist)")
     run.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     run.add_argument("--port", type=int, help="listen port (default: server.port, 8765; 0 any)")
+    run.add_argument("--show-tokens", action="store_true",
+                     help="print panel addresses with tokens even when stdout is not a "
+                          "terminal (a journal or a log keeps them)")
     run.set_defaults(func=cmd_run)
 
     for name, text, handler in PASSTHROUGH:

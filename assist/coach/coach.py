@@ -244,6 +244,10 @@ def _summary(event: Event, hour: int | None) -> str:
         )
     if event.type == "phrase":
         return f'agent said "{ev.get("matched")}"'
+    if event.type == "silence":
+        return f"nobody has spoken for {float(ev.get('threshold', 0)):.0f} s"
+    if event.type == "silence.end":
+        return f"{ev.get('resumed_by')} spoke after {float(ev.get('duration', 0)):.0f} s of silence"
     if event.type == "call.started":
         return f"call started (local hour {hour})" if hour is not None else "call started"
     return event.type

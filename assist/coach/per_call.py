@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assist.coach.coach import Coach, CoachParams
@@ -29,13 +28,21 @@ class Coaching:
         self.timezone = timezone
         self.params = params or CoachParams()
 
-    def attach(self, session: Any) -> None:
-        coach = Coach(self.books, session.call_id, session.language, self.params,
-                      local_hour=local_hour(session.start_utc, self.timezone))
-        spotter = PhraseSpotter(self.books, session.language)
-        session.coach = coach
+    def for_call(self, call_id: str, language: str, start_utc: datetime) -> CallCoach:
+        coach = Coach(self.books, call_id, language, self.params,
+                      local_hour=local_hour(start_utc, self.timezone))
+        return CallCoach(coach, PhraseSpotter(self.books, language))
 
-        def listen(event: Event, seq: int) -> list[Event]:
-            return [*spotter.feed(event), *coach.feed(event, seq)]
 
-        session.listeners.append(listen)
+class CallCoach:
+    """One call's phrase spotter and coach: each event in, phrases and suggestions out."""
+
+    def __init__(self, coach: Coach, spotter: PhraseSpotter) -> None:
+        self.coach = coach
+        self._spotter = spotter
+
+    def feed(self, event: Event, seq: int) -> list[Event]:
+        return [*self._spotter.feed(event), *self.coach.feed(event, seq)]
+
+    def feedback(self, suggestion_id: str, action: str, agent: str | None, t: float) -> Event:
+        return self.coach.feedback(suggestion_id, action, agent, t)

@@ -131,6 +131,10 @@ class AngerDetector:
         self.score += alpha * (min(1.0, squash(z) + self._lexical) - self.score)
         return round(self.score, 3), self._level_change(t, parts)
 
+    def running_score(self) -> float | None:
+        """The customer's score so far (rounded), None before there is a baseline."""
+        return None if self.baseline is None else round(self.score, 3)
+
     def feed_cues(self, weight: float, t: float) -> list[Event]:
         """Lexical cues heard from the customer (sum of cue weights, 1 = a clear cue)."""
         if weight <= 0:

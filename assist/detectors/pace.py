@@ -73,6 +73,10 @@ class PaceDetector:
         self._flagged = {"band": False, "self": False}
         self.source: PaceSource = "acoustic"
 
+    def use_words(self, on: bool) -> None:
+        """Say whether the units fed are recognised characters or syllable nuclei."""
+        self.source = "words" if on else "acoustic"
+
     @property
     def baseline(self) -> float | None:
         return self._baseline

@@ -15,7 +15,7 @@ import logging
 import mimetypes
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ MAX_SEQ = 2**53  # the largest integer a browser's JSON keeps exact
 log = logging.getLogger("assist.panel.server")
 
 FeedbackCallback = Callable[[str, str, str, str | None], None]
+# Extra HTTP routes (assist/panel/review.py): a response, or None for the static files.
+Routes = Callable[[Request], Awaitable[Response] | None]
 
 
 class ProtocolError(Exception):
@@ -67,6 +69,7 @@ class AssistServer:
         *,
         secret: bytes,
         on_feedback: FeedbackCallback | None = None,
+        routes: Routes | None = None,
         origins: Iterable[str] = (),
         ssl_context: ssl.SSLContext | None = None,
         web_root: Path = WEB_ROOT,
@@ -86,6 +89,7 @@ class AssistServer:
         self.host, self.port = host, port
         self._secret = secret
         self._on_feedback = on_feedback
+        self._routes = routes
         self._origins = tuple(origins)
         self._origin_policy = OriginPolicy(self._origins, (), port)
         self._ssl = ssl_context
@@ -160,7 +164,9 @@ class AssistServer:
                 log.warning("panel too slow, closing it so it resumes: %s", ws.remote_address)
 
     # -- HTTP -------------------------------------------------------------
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response] | None:
         path = urlsplit(request.path).path
         twice = duplicated_header(request.headers)
         if twice is not None:
@@ -173,6 +179,8 @@ class AssistServer:
                 self.stats["refused"] += 1
                 return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
             return None
+        if self._routes is not None and (routed := self._routes(request)) is not None:
+            return routed
         return self._static(path)
 
     def _static(self, path: str) -> Response:

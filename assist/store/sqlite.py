@@ -18,6 +18,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ CREATE TABLE IF NOT EXISTS events (
     call_id TEXT NOT NULL, seq INTEGER NOT NULL, t REAL NOT NULL, utc TEXT NOT NULL,
     type TEXT NOT NULL, party TEXT, body TEXT NOT NULL, PRIMARY KEY (call_id, seq));
 CREATE INDEX IF NOT EXISTS events_type ON events (type);
+CREATE TABLE IF NOT EXISTS latency (
+    call_id TEXT NOT NULL, seq INTEGER NOT NULL, ms REAL NOT NULL, PRIMARY KEY (call_id, seq));
 """
 _STOP = object()
 # A call still open when a store opens was left by a process that died (crash, kill -9):
@@ -59,6 +62,15 @@ class Archive:
                               (call_id, after))
             return [json.loads(r[0]) for r in rows]
 
+    def latencies(self, call_id: str) -> dict[int, float]:
+        """Milliseconds from the audio that completed an event to its hand-over to panels."""
+        with sqlite3.connect(self.path) as db:
+            try:
+                rows = db.execute("SELECT seq, ms FROM latency WHERE call_id=?", (call_id,))
+                return {int(s): float(ms) for s, ms in rows}
+            except sqlite3.OperationalError:  # a store written before latencies were kept
+                return {}
+
 
 def purge(path: str | Path, before_utc: str) -> int:
     """Delete calls that started before `before_utc` (ISO 8601) with their events."""
@@ -67,6 +79,7 @@ def purge(path: str | Path, before_utc: str) -> int:
                                         (before_utc,))]
         db.executemany("DELETE FROM events WHERE call_id=?", [(i,) for i in ids])
         db.executemany("DELETE FROM calls WHERE call_id=?", [(i,) for i in ids])
+        db.executemany("DELETE FROM latency WHERE call_id=?", [(i,) for i in ids])
     try:
         with sqlite3.connect(path, timeout=5) as db:
             db.execute("VACUUM")  # the deleted transcripts leave the file too
@@ -117,7 +130,9 @@ class Store(Archive):
         self._thread.start()
 
     def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
-        self._q.put(wire)
+        # Publishers are called together, so now is when the panels were handed the event.
+        lat = None if arrival is None else max(0.0, (time.monotonic() - arrival) * 1000)
+        self._q.put((wire, lat))
 
     def close(self) -> None:
         self._q.put(_STOP)
@@ -145,20 +160,22 @@ class Store(Archive):
                     db.commit()
                     w.set()
                 else:
+                    wire, lat = w
                     try:
-                        self._write(db, w)
+                        self._write(db, wire, lat)
                     except sqlite3.IntegrityError as e:  # a seq written twice: keep the first
                         log.warning("store: event %s/%s not written again (%s)",
-                                    w.get("call_id"), w.get("seq"), e)
+                                    wire.get("call_id"), wire.get("seq"), e)
                     except sqlite3.Error:
                         log.exception("store: could not write event %s/%s",
-                                      w.get("call_id"), w.get("seq"))
+                                      wire.get("call_id"), wire.get("seq"))
             db.commit()
             if stop:
                 db.close()
                 return
 
-    def _write(self, db: sqlite3.Connection, w: dict[str, Any]) -> None:
+    def _write(self, db: sqlite3.Connection, w: dict[str, Any],
+               lat: float | None = None) -> None:
         if w["type"] == "call.started":
             self._renamed.pop(w["call_id"], None)
             stored = _free_id(db, w["call_id"])
@@ -172,6 +189,9 @@ class Store(Archive):
         db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
                    (w["call_id"], w["seq"], w["t"], w["utc"], w["type"], w.get("party"),
                     json.dumps(w, ensure_ascii=False)))
+        if lat is not None:
+            db.execute("INSERT OR REPLACE INTO latency VALUES (?,?,?)",
+                       (w["call_id"], w["seq"], round(lat, 2)))
         ev = w.get("evidence", {})
         if w["type"] == "call.started":
             db.execute("INSERT INTO calls (call_id, agent, language, source, "

@@ -76,3 +76,17 @@ def test_shapes_over_one_tcp_connection(tap):
     finally:
         uac.close()
     assert tap.idle()
+
+
+def test_an_answered_stream_without_rtp_is_reported_in_the_log(tap, caplog):
+    before = len(tap.sink.order)
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        outcome = uac.call("three_parts.sip", TONES, seconds=6.5, mute=frozenset({1}))
+    finally:
+        uac.close()
+    assert outcome.final.status == 200
+    assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
+    (call,) = tap.sink.new_calls(before)
+    assert f"call {call.call_id} audio: no audio from the customer stream" in caplog.text
+    assert f"call {call.call_id} audio: agent 6." in caplog.text  # the summary at the end

@@ -124,7 +124,7 @@ class Uac:
 
     # --- a whole call --------------------------------------------------------------
     def call(self, fixture: str | bytes, tones: list[float], seconds: float = 1.6,
-             pad: int = 0) -> Outcome:  # fmt: skip
+             pad: int = 0, mute: frozenset[int] = frozenset()) -> Outcome:  # fmt: skip
         """INVITE with the fixture's headers and body (SDP pointed at our ports), then
         on 200: ACK, a tone per m= line from that line's port, BYE."""
         text = (FIX / fixture).read_bytes() if isinstance(fixture, str) else fixture
@@ -158,7 +158,8 @@ class Uac:
                 return out
             answer = _audio_ports(out.final.body)
             out.answered = dict(enumerate(answer))
-            _play(rtp, answer, tones, seconds, _payload(out.final.body))
+            playing = [0 if i in mute else p for i, p in enumerate(answer)]
+            _play(rtp, playing, tones, seconds, _payload(out.final.body))
             self._send(self._request("BYE", 2, dialog))
             while self._recv().status < 200:
                 pass

@@ -25,6 +25,16 @@ export function chips(c, at) {
   return out;
 }
 
+// The stored call's review page: a link of its own so a click on it is not a row click.
+export function reviewLink(id) {
+  const a = cell("a", "review", `${t("review")} ▸`);
+  a.href = `/review.html?call=${encodeURIComponent(id)}`;
+  a.dataset.review = id;
+  a.addEventListener("click", (e) => e.stopPropagation());
+  a.addEventListener("keydown", (e) => e.stopPropagation());
+  return a;
+}
+
 export function renderFloor(root, calls, onOpen) {
   const live = [...calls.values()].filter((c) => c.active)
     .map((c) => ({ c, at: now(c) }))
@@ -49,6 +59,7 @@ function table(rows, onOpen, extra = "") {
   const table = cell("table", `floor ${extra}`.trim());
   const hr = cell("tr");
   for (const k of ["colAgent", "colCall", "colDur", "colFlags"]) hr.append(cell("th", null, t(k)));
+  hr.append(cell("th"));
   table.append(cell("thead"), cell("tbody"));
   table.tHead.append(hr);
   for (const { c, at, u } of rows) {
@@ -62,6 +73,9 @@ function table(rows, onOpen, extra = "") {
     for (const [cls, text] of chips(c, at)) flags.append(cell("span", `chip ${cls}`, text));
     tr.append(cell("td", "agent", c.agent || "?"), cell("td", "callid", c.id),
       cell("td", "dur", clock(at)), flags);
+    const review = cell("td", "review");
+    review.append(reviewLink(c.id));
+    tr.append(review);
     table.tBodies[0].append(tr);
   }
   return table;

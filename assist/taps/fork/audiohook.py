@@ -64,7 +64,7 @@ class Session:
 
     async def disconnect(self, info: str) -> None:
         if self.state not in ("CLOSING", "CLOSED", "SIGNALED-ERROR"):
-            log.warning("audiohook %s: %s", self.src.name, info)
+            log.warning("audiohook %s: %s", self.src.name, repr(info)[1:-1])  # one line
             self.state = "SIGNALED-ERROR"
             await self.send("disconnect", {"reason": "error", "info": f"Client Error: {info}"})
 

@@ -131,7 +131,7 @@ class ForkServer:
             await HANDLERS[src.kind](ws, src, self.ctx)
         except ProtocolError as e:
             self.stats["protocol_errors"] += 1
-            log.warning("fork %s: %s; closing with %d", src.name, e, e.code)
+            log.warning("fork %s: %s; closing with %d", src.name, repr(str(e))[1:-1], e.code)
             await ws.close(e.code, close_reason(str(e)))
         except ConnectionClosed:
             pass

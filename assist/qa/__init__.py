@@ -1,0 +1,1 @@
+"""Quality inspection (质检): scoring stored calls against the seeds' rules."""
