@@ -56,3 +56,24 @@ def test_auth_section_sets_the_token_lifetime_and_secret_file(tmp_path: Path) ->
     claims = verify_token(load_or_create_secret(secret_file), r.stdout.strip(), now=time.time())
     assert before + 600 - 1 <= claims.exp <= time.time() + 600
     assert not (tmp_path / "data" / "panel-secret").exists()
+
+
+def test_config_check_checks_what_run_would_stop_on(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[coach]\nmax_active = 2\n", encoding="utf-8")
+    r = assist("--config", str(good), "config", "check")
+    assert r.returncode == 0 and r.stdout.startswith(f"{good}: ok ("), r.stderr
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "bad.toml").write_text('language = "zh-CN"\n[[entry]]\nid = "X"\n',
+                                                 encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[prompts]\ndirs = ["site"]\n[anger]\nw_levl = 1\n', encoding="utf-8")
+    r = assist("--config", str(bad), "config", "check")
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"error: {bad}:4: anger.w_levl: unknown key 'w_levl'; did you "
+                               "mean 'w_level'? known: ")
+    assert r.stderr.count("\n") == 1
+    bad.write_text('[prompts]\ndirs = ["site"]\n', encoding="utf-8")
+    r = assist("--config", str(bad), "config", "check")
+    assert r.returncode == 2 and f"{tmp_path / 'site' / 'bad.toml'}:3: entry ?: `id` must be" \
+        in r.stderr, r.stderr

@@ -220,3 +220,75 @@ def test_qa_report_prints_the_period_and_writes_csv_and_json(tmp_path: Path):
     assert "Traceback" not in bad.stderr
     shown = assist("calls", "show", "demo1")
     assert "review: http://127.0.0.1:8765/review.html?call=demo1" in shown.stdout
+
+
+def _card_call(call_id, n_pace, n_anger, action, cpm=260.0):
+    """A stored call with pace and anger cards the agent answered with `action`."""
+    out = [_wire(1, 0.0, "call.started", agent="a9", language="zh-CN")]
+    seq, t = 2, 1.0
+    for kind, n in (("pace.drift", n_pace), ("anger", n_anger)):
+        for _ in range(n):
+            sid = f"s{seq}"
+            out.append(_wire(seq, t, "suggestion", "agent", id=sid, entry=kind,
+                             reason={"type": kind, "t": t}))
+            out.append(_wire(seq + 1, t + 1, "feedback", "agent", suggestion=sid,
+                             entry=kind, action=action, agent="a9"))
+            out.append(_wire(seq + 2, t + 5, "metrics", "agent", start=t, duration=4.0,
+                             pace_cpm=cpm))
+            seq, t = seq + 3, t + 6
+    out.append(_wire(seq, t, "call.ended", duration=t))
+    return [dict(w, call_id=call_id) for w in out]
+
+
+def test_feedback_is_counted_per_flag_kind_and_proposes_thresholds_an_admin_can_apply(tmp_path):
+    import tomllib
+
+    from assist.config import load
+    from assist.detectors.anger import AngerParams
+    from assist.detectors.pace import PaceParams
+    from assist.qa.period import collect
+    from assist.qa.propose import propose
+    from assist.store.sqlite import Archive
+
+    store_calls(tmp_path / "s.sqlite3", [_card_call("k1", 3, 3, "dismissed"),
+                                         _card_call("k2", 3, 3, "dismissed"),
+                                         _card_call("k3", 1, 0, "used")])
+    period = collect(Archive(tmp_path / "s.sqlite3"), load_rules(), "a9", "2026-01-01")
+    assert period.feedback["pace.drift"] == {"shown": 7, "used": 1, "dismissed": 6,
+                                             "ignored": 0}
+    assert period.feedback["anger"] == {"shown": 6, "used": 0, "dismissed": 6, "ignored": 0}
+    card = score_events(_card_call("k1", 3, 3, "dismissed"), load_rules())
+    assert card.to_json()["feedback"]["anger"]["dismissed"] == 3
+
+    text = propose(period, PaceParams(), AngerParams())
+    doc = tomllib.loads(text)
+    # The agent talks at 260/min and waves the pace cards away: widen the top of the band
+    # to just past their rate; anger cards all dismissed: 0.05 less sensitive.
+    assert doc["pace"] == {"low": 0.6, "high": round(260 * 1.1 / 120, 2)}
+    assert doc["anger"] == {"tense_on": 0.55, "tense_off": 0.4, "angry_on": 0.75,
+                            "angry_off": 0.6}
+    assert "nothing was changed" in text
+    # Applied by the admin, it is a valid config.
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(text, encoding="utf-8")
+    applied = load(cfg)
+    assert applied.loop.pace.high == doc["pace"]["high"]
+    assert applied.loop.anger.angry_on == 0.75
+    # Few cards, or cards used: no proposal.
+    few = collect(Archive(tmp_path / "s.sqlite3"), load_rules(), "a9", "2026-01-01",
+                  "2026-01-01T00:00:01Z")
+    assert "No change proposed" in propose(few, PaceParams(), AngerParams())
+
+
+def test_the_store_keeps_each_events_latency_to_the_panels(tmp_path: Path):
+    from assist.store.sqlite import Archive, Store
+
+    store = Store(tmp_path / "s.sqlite3")
+    wires = demo_wires("demo1")[:5]
+    for i, w in enumerate(wires):
+        # Events completed by a frame carry its arrival; the session's own do not.
+        store.publish(w, agent=None, arrival=time.monotonic() if i % 2 else None)
+    store.close()
+    lat = Archive(tmp_path / "s.sqlite3").latencies("demo1")
+    assert set(lat) == {w["seq"] for i, w in enumerate(wires) if i % 2}
+    assert all(ms >= 0 for ms in lat.values())

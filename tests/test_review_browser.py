@@ -76,6 +76,12 @@ def test_review_page_opens_from_the_floor_with_the_three_flags_at_their_call_tim
                 assert await pg.locator("g.card[data-kind=suggestion]").count() == sum(
                     w["type"] == "suggestion" for w in wires)
                 assert await pg.locator("#scorecard tr[data-rule=interruptions].fail").count() == 1
+                # How the cards were received, per flag kind (none clicked on the demo).
+                anger_cards = sum(w["type"] == "suggestion" and w["evidence"]["reason"]["type"]
+                                  == "anger" for w in wires)
+                row = pg.locator("#scorecard table.feedback tr[data-kind=anger] td")
+                assert await row.all_inner_texts() == ["客户情绪", str(anger_cards), "0", "0",
+                                                       str(anger_cards)]
                 await pg.locator("#trend circle.dot.this").wait_for()
                 assert await pg.locator("table.events tr[data-type=interruption]").count() == 1
                 SHOTS.mkdir(parents=True, exist_ok=True)

@@ -121,7 +121,10 @@ def cmd_qa(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
-    print(f"{cfg.path}: ok")
+    # `run` would also stop on the playbooks the config names: check them here too.
+    coaching = load_coaching(cfg)
+    books = f"{len(coaching.books.entries)} playbook entries" if coaching else "coaching off"
+    print(f"{cfg.path}: ok ({books}, {len(cfg.trunks)} trunk(s))")
     return 0
 
 

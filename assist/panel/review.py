@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from assist.detectors.lexicon import lexical_cues
 from assist.panel.auth import Claims, TokenError, verify_token
 from assist.qa.rules import Rules, load_rules
-from assist.qa.score import score_events
+from assist.qa.score import SCORED_TYPES, score_events
 from assist.store.sqlite import Archive
 
 PREFIX = "/api/"
@@ -87,7 +87,8 @@ class ReviewRoutes:
         calls = self.archive.calls(agent=agent)[-TREND_CALLS:]
         points = []
         for c in calls:
-            card = score_events(self.archive.events(c["call_id"]), self.rules)
+            card = score_events(self.archive.events(c["call_id"], types=SCORED_TYPES),
+                                self.rules)
             points.append({"call_id": c["call_id"], "started_utc": c["started_utc"],
                            "score": card.score})
         return {"agent": agent, "calls": points}

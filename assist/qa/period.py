@@ -9,12 +9,11 @@ Rules:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from assist.qa.rules import Rules
-from assist.qa.score import Scorecard, score_events
+from assist.qa.score import SCORED_TYPES, Scorecard, score_events
 from assist.store.sqlite import Archive
 
 
@@ -54,31 +53,23 @@ class Period:
 def collect(archive: Archive, rules: Rules, agent: str, since: str,
             until: str | None = None) -> Period:
     period = Period(agent, since, until)
-    feedback: dict[str, dict[str, int]] = defaultdict(
-        lambda: {"shown": 0, "used": 0, "dismissed": 0, "ignored": 0})
+    feedback: dict[str, dict[str, int]] = {}
     for call in archive.calls(agent=agent):
         start = call["started_utc"] or ""
         if start < since or (until is not None and start >= until) or call["ended_utc"] is None:
             continue
-        events = archive.events(call["call_id"])
-        period.cards.append(score_events(events, rules))
+        events = archive.events(call["call_id"], types=SCORED_TYPES)
+        card = score_events(events, rules)
+        period.cards.append(card)
         period.started[call["call_id"]] = start
-        kinds: dict[str, str] = {}
+        for kind, counts in card.feedback.items():
+            total = feedback.setdefault(kind, dict.fromkeys(counts, 0))
+            for k, v in counts.items():
+                total[k] += v
         for e in events:
             ev = e.get("evidence") or {}
-            if e["type"] == "suggestion":
-                reason = ev.get("reason")
-                kind = reason.get("type", "?") if isinstance(reason, dict) else "?"
-                kinds[str(ev.get("id"))] = kind
-                feedback[kind]["shown"] += 1
-            elif e["type"] == "feedback" and str(ev.get("suggestion")) in kinds:
-                action = ev.get("action")
-                if action in ("used", "dismissed"):
-                    feedback[kinds[str(ev["suggestion"])]][action] += 1
-            elif (e["type"] == "metrics" and e.get("party") == "agent"
-                  and ev.get("duration", 0) >= 1):
+            if (e["type"] == "metrics" and e.get("party") == "agent"
+                    and ev.get("duration", 0) >= 1):
                 period.pace_cpm.append((float(ev["pace_cpm"]), float(ev["duration"])))
-    for counts in feedback.values():
-        counts["ignored"] = counts["shown"] - counts["used"] - counts["dismissed"]
     period.feedback = dict(sorted(feedback.items()))
     return period

@@ -45,10 +45,19 @@ class Scorecard:
     duration: float
     score: float | None
     lines: tuple[Line, ...]
+    # Per flag kind (the card's reason type): shown, used, dismissed, ignored.
+    feedback: dict[str, dict[str, int]]
 
     def to_json(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "agent": self.agent, "duration": self.duration,
-                "score": self.score, "lines": [asdict(x) for x in self.lines]}
+                "score": self.score, "lines": [asdict(x) for x in self.lines],
+                "feedback": self.feedback}
+
+
+# What a scorecard reads: `qa report` loads only these from the store.
+SCORED_TYPES = ("call.started", "call.ended", "transcription", "talk.start", "talk.end",
+                "metrics", "transcript.final", "anger", "interruption", "phrase",
+                "suggestion", "feedback")
 
 
 def score_events(events: list[dict[str, Any]], rules: Rules) -> Scorecard:
@@ -65,7 +74,27 @@ def score(tl: Timeline, rules: Rules) -> Scorecard:
     total = sum(x.weight for x in scored)
     pts = sum(x.weight for x in scored if x.passed)
     value = round(100 * pts / total, 1) if total else None
-    return Scorecard(tl.call_id, tl.agent, round(tl.duration, 3), value, tuple(lines))
+    return Scorecard(tl.call_id, tl.agent, round(tl.duration, 3), value, tuple(lines),
+                     card_feedback(tl))
+
+
+def card_feedback(tl: Timeline) -> dict[str, dict[str, int]]:
+    """How the agent answered the cards, per flag kind; a card left alone is ignored."""
+    kinds: dict[str, str] = {}
+    out: dict[str, dict[str, int]] = {}
+    for e in tl.of("suggestion", "feedback"):
+        ev = e["evidence"]
+        if e["type"] == "suggestion":
+            reason = ev.get("reason")
+            kind = str(reason.get("type", "?")) if isinstance(reason, dict) else "?"
+            kinds[str(ev.get("id"))] = kind
+            out.setdefault(kind, {"shown": 0, "used": 0, "dismissed": 0, "ignored": 0})
+            out[kind]["shown"] += 1
+        elif str(ev.get("suggestion")) in kinds and ev.get("action") in ("used", "dismissed"):
+            out[kinds[str(ev["suggestion"])]][str(ev["action"])] += 1
+    for c in out.values():
+        c["ignored"] = c["shown"] - c["used"] - c["dismissed"]
+    return dict(sorted(out.items()))
 
 
 Measure = tuple[float | None, bool | None, str]

@@ -19,6 +19,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,16 @@ class Archive:
                 q, args = q + " WHERE agent=?", (agent,)
             return [dict(r) for r in db.execute(q + " ORDER BY started_utc", args)]
 
-    def events(self, call_id: str, after: int = 0) -> list[dict[str, Any]]:
+    def events(self, call_id: str, after: int = 0,
+               types: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """A call's events in seq order; with `types`, only those (read in SQL, not parsed)."""
+        q, args = "SELECT body FROM events WHERE call_id=? AND seq>?", [call_id, after]
+        if types is not None:
+            kinds = sorted(set(types))
+            q += f" AND type IN ({','.join('?' * len(kinds))})"
+            args += kinds
         with sqlite3.connect(self.path) as db:
-            rows = db.execute("SELECT body FROM events WHERE call_id=? AND seq>? ORDER BY seq",
-                              (call_id, after))
+            rows = db.execute(q + " ORDER BY seq", args)
             return [json.loads(r[0]) for r in rows]
 
     def latencies(self, call_id: str) -> dict[int, float]:

@@ -96,8 +96,12 @@ def test_garbage_never_crashes_or_disturbs_another_call(tap, tmp_path):
     stop = threading.Event()
     sprayer = threading.Thread(target=spray_rtp, args=(rtp_ports, stop))
     sprayer.start()
+    from bench.sip_spray import junk_sip
+
+    rnd = random.Random(5)  # every class of the bench's junk, a bounded few of each
+    classes = [junk_sip(rnd, tap.port, 9000 + i) for i in range(300)]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for pkt in bad_sip(tap.port):
+        for pkt in bad_sip(tap.port) + classes:
             try:
                 s.sendto(pkt, ("127.0.0.1", tap.port))
             except OSError:  # too long for a datagram: fine

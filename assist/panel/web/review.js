@@ -7,13 +7,17 @@ const L = {
     pace: "语速 字/分", anger: "客户情绪", flags: "提示", cards: "话术卡", score: "质检评分",
     rule: "规则", value: "结果", limit: "标准", seed: "依据", words: "通话文字", noWords: "本通话无转写(未加载识别模型)",
     events: "事件", t: "时间", type: "类型", party: "一方", what: "内容", lat: "到达面板", fb: "坐席操作",
-    interruption: "打断", "pace.drift": "语速", phrase: "忌语", used: "已采用", dismissed: "已忽略", pass: "达标", fail: "未达标", na: "无法评估", trend: "评分趋势",
+    interruption: "打断", "pace.drift": "语速", phrase: "忌语", used: "已采用",
+    fbTitle: "话术卡反馈(按提示类型)", fbKind: "提示类型", shown: "出现", ignored: "未操作",
+    "silence.end": "静音结束", "call.started": "通话开始", "interruption.end": "打断结束", dismissed: "已忽略", pass: "达标", fail: "未达标", na: "无法评估", trend: "评分趋势",
     notFound: "找不到这通电话(或无权查看)", auth: "请从面板打开(需要登录令牌)", back: "返回" },
   en: { title: "Call review", customer: "Customer", agent: "Agent", overlap: "overlap", silence: "dead air",
     pace: "pace chars/min", anger: "customer anger", flags: "flags", cards: "cards", score: "QA score",
     rule: "Rule", value: "Result", limit: "Standard", seed: "Source", words: "Transcript", noWords: "No transcript on this call (no speech model loaded)",
     events: "Events", t: "Time", type: "Type", party: "Party", what: "Evidence", lat: "Reached panel", fb: "Agent clicked",
-    interruption: "interrupted", "pace.drift": "pace", phrase: "phrase", used: "used", dismissed: "dismissed", pass: "pass", fail: "fail", na: "n/a", trend: "Score trend",
+    interruption: "interrupted", "pace.drift": "pace", phrase: "phrase", used: "used",
+    fbTitle: "Cards by flag kind", fbKind: "Flag kind", shown: "shown", ignored: "ignored",
+    "silence.end": "dead air over", "call.started": "call start", "interruption.end": "interruption over", dismissed: "dismissed", pass: "pass", fail: "fail", na: "n/a", trend: "Score trend",
     notFound: "No such call (or not one you may see)", auth: "Open this from the panel (a token is needed)", back: "Back" },
 };
 const params = new URLSearchParams(location.search);
@@ -53,7 +57,9 @@ function summary(e) {
     case "phrase": return `「${ev.matched}」 → ${ev.instead}`;
     case "suggestion": return `[${ev.priority}] ${ev.title || ""}: ${ev.text}`;
     case "feedback": return `${ev.suggestion} ${ev.action}`;
-    case "silence": return `${ev.duration} s`;
+    case "silence": return `since ${ev.start} s (${ev.threshold} s), after ${ev.after}`;
+    case "silence.end": return `${ev.duration} s, ended by ${ev.resumed_by}`;
+    case "response.gap": return `${ev.gap} s ${ev.kind}`;
     case "transcript.final": return ev.text || "";
     default: return Object.entries(ev).filter(([k]) => k !== "words").map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
   }
@@ -93,9 +99,11 @@ function timeline(data) {
     const s = Math.max(s1, s2), e = Math.min(e1, e2);
     if (e > s) svg.append(sv("rect", { x: x(s), y: 80, width: Math.max(1, x(e) - x(s)), height: 6, class: "overlap", "data-start": s, "data-end": e }));
   }
+  // Dead air: each stretch the live detector raised, from its start to whoever broke it.
   for (const e of ev.filter((q) => q.type === "silence")) {
-    const s = e.evidence.start ?? e.t - e.evidence.duration;
-    svg.append(sv("rect", { x: x(s), y: 60, width: x(e.t) - x(s), height: 46, class: "silence" }));
+    const end = ev.find((q) => q.type === "silence.end" && q.evidence.start === e.evidence.start);
+    const s = e.evidence.start, to = end ? end.t : dur;
+    svg.append(sv("rect", { x: x(s), y: 60, width: Math.max(1, x(to) - x(s)), height: 46, class: "silence", "data-start": s, "data-end": to }));
   }
   // Pace curve against its band.
   const py = 124, ph = 90;
@@ -169,6 +177,20 @@ function scorecard(card) {
     table.append(tr);
   }
   s.append(table);
+  const fb = Object.entries(card.feedback || {});
+  if (fb.length) {
+    const ft = el("table", { class: "feedback" });
+    const fh = el("tr");
+    for (const k of ["fbKind", "shown", "used", "dismissed", "ignored"]) fh.append(el("th", {}, T[k]));
+    ft.append(fh);
+    for (const [kind, c] of fb) {
+      const tr = el("tr", { "data-kind": kind });
+      tr.append(el("td", {}, T[kind] || kind));
+      for (const k of ["shown", "used", "dismissed", "ignored"]) tr.append(el("td", { class: "num" }, String(c[k])));
+      ft.append(tr);
+    }
+    s.append(el("h2", {}, T.fbTitle), ft);
+  }
   return s;
 }
 
