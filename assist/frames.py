@@ -29,7 +29,7 @@ class Frame:
     """
 
     party: Party
-    pcm: np.ndarray  # int16, shape (rate * FRAME_MS // 1000,)
+    pcm: np.ndarray  # int16, shape (samples_per_frame(rate),)
     rate: int
     t: float
     arrival: float = 0.0
@@ -40,7 +40,28 @@ class Frame:
 
 
 def samples_per_frame(rate: int) -> int:
+    """Samples in one FRAME_MS frame at `rate`: the one place this is computed."""
     return rate * FRAME_MS // 1000
+
+
+class FrameError(ValueError):
+    """A frame that breaks the contract (rate, dtype, length); the tap's bug, not the call's."""
+
+
+def check_frame(frame: Frame, rate: int) -> None:
+    """Raise FrameError unless `frame` is one FRAME_MS frame of int16 mono PCM at `rate`."""
+    if frame.rate != rate:
+        raise FrameError(f"{frame.party} frame at {frame.rate} Hz on a {rate} Hz call")
+    pcm = frame.pcm
+    if not isinstance(pcm, np.ndarray) or pcm.dtype != np.int16 or pcm.ndim != 1:
+        what = f"{pcm.dtype} {pcm.shape}" if isinstance(pcm, np.ndarray) else type(pcm).__name__
+        raise FrameError(f"{frame.party} frame must be 1-D int16 PCM, got {what}")
+    want = samples_per_frame(rate)
+    if len(pcm) != want:
+        raise FrameError(f"{frame.party} frame of {len(pcm)} samples; {FRAME_MS} ms at"
+                         f" {rate} Hz is {want}")
+    if not frame.t >= 0.0:
+        raise FrameError(f"{frame.party} frame at call time {frame.t}")
 
 
 class CallSink(Protocol):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assist.frames import CallSink, Frame
+from assist.frames import FRAME_MS, CallSink, Frame, samples_per_frame
 from sip.forked import End, Join, Pairer, Start
 from sip.health import CHECK_AFTER, CallHealth
 from sip.siprec import mask
@@ -90,12 +90,12 @@ class Taps:
             if call.tap_id is not None:
                 log.info("call %s on hold", call.tap_id)
         elif not held and call.held and call.held_at is not None:
-            frame = self.rate // 50
+            frame = samples_per_frame(self.rate)
             gap = int((time.monotonic() - call.held_at) * self.rate) // frame
             for port in call.ports.values():
                 port.skip(gap * frame)
             if call.tap_id is not None:
-                log.info("call %s resumed after %.1f s", call.tap_id, gap / 50)
+                log.info("call %s resumed after %.1f s", call.tap_id, gap * FRAME_MS / 1000)
         call.held = held
 
     def clear(self) -> None:
@@ -131,7 +131,7 @@ class Taps:
             call.tap_id = joined
             # A late leg starts at the call time it joined, on a frame boundary.
             elapsed = action.at - self._started.get(joined, action.at)
-            frame = self.rate // 50
+            frame = samples_per_frame(self.rate)
             for port in call.ports.values():
                 port.begin(joined, int(elapsed * self.rate) // frame * frame)
             log.info("call %s: %s leg joined late", joined, action.role)

@@ -76,7 +76,12 @@ def test_one_call_failing_does_not_touch_another(tmp_path: Path) -> None:
     hub.start_call("bad", agent="a1", rate=8000, start_utc=START)
     hub.start_call("good", agent="a2", rate=8000, start_utc=START)
     import numpy as np
-    hub.feed("bad", Frame("customer", np.zeros(320, np.int16), 16000, 0.0))  # wrong rate
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a detector bug")
+
+    hub.sessions["bad"].interruption.feed = bug  # type: ignore[method-assign]
+    hub.feed("bad", Frame("customer", np.zeros(160, np.int16), 8000, 0.0))
     hub.feed("good", Frame("customer", np.zeros(160, np.int16), 8000, 0.0))
     assert "bad" not in hub.sessions and "good" in hub.sessions
     ended = [w for w in got if w["type"] == "call.ended"]

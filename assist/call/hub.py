@@ -21,7 +21,7 @@ from assist.call.session import (
 )
 from assist.errors import UserError
 from assist.events import Event
-from assist.frames import Frame
+from assist.frames import Frame, FrameError, check_frame
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class CallHub:
         self.sessions: dict[str, CallSession] = {}
         self.transcription = transcription
         self.coaching = coaching
+        self._dropped: dict[str, int] = {}  # bad frames per call
         self._ending: set[asyncio.Task[None]] = set()  # calls waiting for recognisers to flush
 
     def start_call(self, call_id: str, *, agent: str | None, rate: int,
@@ -81,8 +82,17 @@ class CallHub:
         session.start()
 
     def feed(self, call_id: str, frame: Frame) -> None:
+        """Feed one frame.  A frame that breaks the contract (rate, dtype, length) is
+        dropped: the call goes on, and the first of each call's bad frames is logged."""
         session = self.sessions.get(call_id)
         if session is None:
+            return
+        try:
+            check_frame(frame, session.rate)
+        except FrameError as e:
+            self._dropped[call_id] = self._dropped.get(call_id, 0) + 1
+            if self._dropped[call_id] == 1:
+                log.warning("call %s: dropping a bad frame (%s); the call goes on", call_id, e)
             return
         try:
             session.feed(frame)
@@ -94,6 +104,9 @@ class CallHub:
         session = self.sessions.pop(call_id, None)
         if session is None:
             return
+        dropped = self._dropped.pop(call_id, 0)
+        if dropped:
+            log.warning("call %s: %d bad frames dropped in all", call_id, dropped)
         try:
             session.finish_audio()
         except Exception:

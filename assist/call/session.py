@@ -30,7 +30,7 @@ from assist.events import (
     TranscriptPartialEvidence,
     to_wire,
 )
-from assist.frames import Frame, samples_per_frame
+from assist.frames import Frame, check_frame, samples_per_frame
 from assist.privacy import mask, mask_words
 
 __all__ = ["CallSession", "LoopParams", "CallCoach", "Recognizers", "TranscriptionStart"]
@@ -143,8 +143,7 @@ class CallSession:
         if self.audio_done:
             return
         party, t = frame.party, frame.t
-        if frame.rate != self.rate:
-            raise ValueError(f"frame at {frame.rate} Hz on a {self.rate} Hz call")
+        check_frame(frame, self.rate)  # the hub checks first; a direct caller gets this
         pipe = self.pipes[party]
         step = pipe.feed(t, frame.pcm)
         change = step.change
