@@ -211,7 +211,7 @@ class MetricsEvidence(Evidence):
     high_ratio: float
     syllables: int
     pace_cpm: float
-    anger: float | None  # the customer's running score, None before a baseline
+    anger: float | None  # the customer's running score, None until a piece of their talk was scored
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -328,15 +328,15 @@ def agent_clips(fleurs: list[tuple[dict, np.ndarray, int]]) -> list[Clip]:
 
 
 def sentence_scores(call: Call, events: list[dict]) -> list[float | None]:
-    """Per customer sentence: the anger score the last customer spurt ending inside it
-    reported (None when no score)."""
-    metrics = [e for e in events if e["type"] == "metrics" and e["party"] == "customer"]
+    """Per customer sentence: the anger score reported with the spurt that holds the
+    sentence's end (None when there is none, or it carried no score)."""
+    metrics = [e["evidence"] for e in events
+               if e["type"] == "metrics" and e["party"] == "customer"]
     out: list[float | None] = []
     for s in call.sentences:
-        inside = [e for e in metrics
-                  if s.start - 0.1 <= e["evidence"]["start"] + e["evidence"]["duration"]
-                  <= s.end + 0.1]
-        out.append(inside[-1]["evidence"]["anger"] if inside else None)
+        holding = [m for m in metrics
+                   if m["start"] <= s.end and m["start"] + m["duration"] >= s.end - 0.15]
+        out.append(holding[0]["anger"] if holding else None)
     return out
 
 
@@ -435,26 +435,30 @@ def pace_stats(e: np.ndarray, r: np.ndarray) -> dict:
 
 # --- the benchmark ---------------------------------------------------------------------
 
-LoopFor = Callable[[list[str], dict], Any]  # training speakers, casia -> LoopParams
+LoopFor = Callable[[list[str], Path], Any]  # training speakers, data folder -> LoopParams
 
 
-def default_loop(train: list[str], casia: dict) -> Any:
+def default_loop(train: list[str], data: Path) -> Any:
     from assist.config import Config
 
     return Config().loop
 
 
-def held_out_loop(train: list[str], casia: dict) -> Any:
+def held_out_loop(train: list[str], data: Path) -> Any:
     """The default LoopParams with the anger model fitted on `train` only."""
+    import tempfile
+
     from assist.config import Config
 
     loop = Config().loop
     try:
         from bench.fit_anger import fit_model
-    except ImportError:
+    except ImportError:  # a tree without a learned model: its defaults as they are
         return loop
-    model = fit_model({s: casia[s] for s in train})
-    return replace(loop, anger=replace(loop.anger, model=model))
+    model = fit_model(data, train)
+    path = Path(tempfile.gettempdir()) / f"anger-heldout-{'-'.join(sorted(train))}.json"
+    path.write_text(model.to_json(), encoding="utf-8")
+    return replace(loop, anger=replace(loop.anger, model=str(path)))
 
 
 def anger_calls(spk: str, clips: dict[str, list[tuple[int, Clip]]], fleurs: list[Clip],
@@ -503,7 +507,7 @@ def evaluate(data: Path, loop_for: LoopFor = held_out_loop, seed: int = 12,
         nulls = 0
         rng = np.random.default_rng(seed)
         for spk in speakers:
-            loop = loop_for([s for s in speakers if s != spk], casia)
+            loop = loop_for([s for s in speakers if s != spk], data)
             for call in anger_calls(spk, casia[spk], fleurs, rng):
                 events = run_call(call, loop)
                 log(f"  {mode} {call.name}: {call.dur:.1f} s")
@@ -547,7 +551,7 @@ def evaluate(data: Path, loop_for: LoopFor = held_out_loop, seed: int = 12,
         "flag_after_decision_ms": {"p50": round(1000 * float(np.nanmedian(late))),
                                    "max": round(1000 * float(np.nanmax(late)))},
         "minutes": round(talk["seconds"] / 60, 1)}
-    result["pace"] = pace_figures(fleurs_raw, default_loop([], {}), np.random.default_rng(seed))
+    result["pace"] = pace_figures(fleurs_raw, default_loop([], data), np.random.default_rng(seed))
     return result
 
 

@@ -67,11 +67,11 @@ def test_config_check_checks_what_run_would_stop_on(tmp_path: Path) -> None:
     (tmp_path / "site" / "bad.toml").write_text('language = "zh-CN"\n[[entry]]\nid = "X"\n',
                                                  encoding="utf-8")
     bad = tmp_path / "bad.toml"
-    bad.write_text('[prompts]\ndirs = ["site"]\n[anger]\nw_levl = 1\n', encoding="utf-8")
+    bad.write_text('[prompts]\ndirs = ["site"]\n[anger]\nattak = 1\n', encoding="utf-8")
     r = assist("--config", str(bad), "config", "check")
     assert r.returncode == 2
-    assert r.stderr.startswith(f"error: {bad}:4: anger.w_levl: unknown key 'w_levl'; did you "
-                               "mean 'w_level'? known: ")
+    assert r.stderr.startswith(f"error: {bad}:4: anger.attak: unknown key 'attak'; did you "
+                               "mean 'attack'? known: ")
     assert r.stderr.count("\n") == 1
     bad.write_text('[prompts]\ndirs = ["site"]\n', encoding="utf-8")
     r = assist("--config", str(bad), "config", "check")

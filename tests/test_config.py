@@ -110,7 +110,7 @@ def test_every_default_is_in_its_own_range(section: str, key: str) -> None:
 
 @pytest.mark.parametrize(("text", "expect"), [
     ("[nuclei]\nsmooth = -5\n", ":2: nuclei.smooth: must be 1..20 steps of 10 ms, got -5"),
-    ("[anger]\nw_level = -40.0\n", ":2: anger.w_level: must be 0..5, got -40.0"),
+    ("[anger]\nattack = -40.0\n", ":2: anger.attack: must be 0.05..30 s, got -40.0"),
     ("[anger]\n\nmin_spurt = -3.0\n", ":3: anger.min_spurt: must be 0.05..10 s, got -3.0"),
     ('[auth]\nanything = "goes"\n', ":2: auth.anything: unknown key 'anything'; known: "
      "secret_file, token_ttl"),

@@ -36,7 +36,9 @@ def talk(h: CallHub, call_id: str, seconds: float = 3.0, bad: dict[int, Frame] |
 
 
 def kinds(pub: Collect, call_id: str) -> list[str]:
-    return [w["type"] for w in pub.wires if w["call_id"] == call_id]
+    # The detectors' verdicts on a syllable train are theirs to test (anger scores it
+    # from its first spurt); here the call's lifecycle and numbering.
+    return [w["type"] for w in pub.wires if w["call_id"] == call_id and w["type"] != "anger"]
 
 
 def test_a_call_is_announced_fed_and_ended_with_numbered_events():
@@ -47,7 +49,7 @@ def test_a_call_is_announced_fed_and_ended_with_numbered_events():
     h.end_call("c1")
     assert kinds(pub, "c1") == ["call.started", "talk.start", "talk.end", "metrics",
                                 "call.ended"]
-    assert [w["seq"] for w in pub.wires] == [1, 2, 3, 4, 5]
+    assert [w["seq"] for w in pub.wires] == list(range(1, len(pub.wires) + 1))
     assert pub.wires[0]["utc"] == "2026-01-01T09:00:00.000Z"
     assert pub.wires[-1]["evidence"] == {"agent": "1001", "duration": 3.0, "reason": "hangup"}
     assert "c1" not in h.sessions

@@ -33,6 +33,7 @@ class FrameFeatures:
     pitch_hz: float
     high_ratio: float
     sub_db: tuple[float, float]  # two 10 ms intensities (dB)
+    bands: tuple[float, float] = (0.0, 0.0)  # energy shares 500-1000 Hz, 2000-3800 Hz
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,10 @@ class SpurtFeatures:
     high_ratio: float
     nuclei: int
     voiced_s: float
+    # Spectral shape and dynamics, for anger: band shares of the loud frames and the
+    # spread of frame levels (dB), neither of which a line's gain moves.
+    bands: tuple[float, float] = (0.0, 0.0)
+    level_sd: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -76,6 +81,8 @@ class FrameAnalyzer:
         freqs = np.fft.rfftfreq(self._nfft, 1.0 / rate)
         self._high = freqs >= HIGH_BAND_HZ
         self._speech_band = (freqs >= 80.0) & (freqs <= 3800.0)
+        self._low_mid = (freqs >= 500.0) & (freqs < 1000.0)
+        self._top = (freqs >= 2000.0) & (freqs <= 3800.0)
         self._prev = np.zeros(frame_len, dtype=np.float64)
 
     def feed(self, pcm: np.ndarray) -> FrameFeatures:
@@ -94,7 +101,10 @@ class FrameAnalyzer:
         band = float(power[self._speech_band].sum())
         high = float(power[self._high & self._speech_band].sum())
         pitch = self._pitch(power)
-        return FrameFeatures(_db(ms / 32768.0**2), ms, pitch, high / band if band > 0 else 0.0, sub)
+        shares = ((float(power[self._low_mid].sum()) / band, float(power[self._top].sum()) / band)
+                  if band > 0 else (0.0, 0.0))
+        return FrameFeatures(_db(ms / 32768.0**2), ms, pitch, high / band if band > 0 else 0.0,
+                             sub, shares)
 
     def _pitch(self, power: np.ndarray) -> float:
         r = np.fft.irfft(power, self._nfft)
@@ -178,5 +188,7 @@ def summarise(
     v2 = np.repeat(voiced, 2)
     v2 = v2 | np.roll(v2, 1) | np.roll(v2, -1)
     nuclei = count_nuclei(sub, v2, params)
+    shape = np.array([f.bands for f in frames])[loud].mean(axis=0)
     return SpurtFeatures(start, end, level, pitch, spread, high, nuclei,
-                         float(voiced.sum()) * frame_s)
+                         float(voiced.sum()) * frame_s, (float(shape[0]), float(shape[1])),
+                         float(levels[loud].std()))

@@ -1,0 +1,131 @@
+"""The acoustic anger model: features of a piece of talk against a calm reference, and
+a logistic regression over them.
+
+The reference starts as a speaker-independent prior (calm speech of many voices) and
+moves towards the customer's own calm speech as it accumulates (`Reference.add`), so a
+customer angry from the first word is scored against the prior, and a calm one against
+themselves.  Weights are data (`anger_model.json`, fitted by `bench/fit_anger.py` on
+acted Mandarin at 8 kHz, raw and loudness-equalised); numpy only at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from assist.audio.prosody import SpurtFeatures
+from assist.errors import ConfigError
+
+DEFAULT_MODEL = Path(__file__).with_name("anger_model.json")
+# What the reference holds, per piece of talk.
+REF_KEYS = ("level", "pitch", "spread", "high", "rate", "b1", "b3", "lsd")
+# The model's inputs: rises over the reference, then speaker-independent absolutes.
+FEATURES = ("d_level", "d_pitch", "d_spread", "d_high", "d_rate", "d_b1", "d_b3", "d_lsd",
+            "pitch", "spread", "high", "rate", "voicing", "b1", "b3", "lsd")
+
+
+def describe(s: SpurtFeatures) -> dict[str, float | None]:
+    """One piece of talk in the reference's units: dB, semitones re 100 Hz, ratio,
+    log syllables a minute."""
+    return {"level": s.level_db,
+            "pitch": 12.0 * math.log2(s.pitch_hz / 100.0) if s.pitch_hz > 0 else None,
+            "spread": s.pitch_spread_st, "high": s.high_ratio,
+            "rate": math.log(max(s.syllables_per_min, 30.0)),
+            "b1": s.bands[0], "b3": s.bands[1], "lsd": s.level_sd}
+
+
+@dataclass(frozen=True, slots=True)
+class AngerModel:
+    # Calm speech of many voices, REF_KEYS but level: one per voice range (lower and
+    # higher voices), the nearer in pitch is used until the customer's own takes over.
+    priors: tuple[dict[str, float], ...]
+    prior_weight: float  # seconds of own speech the prior counts as
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, x: np.ndarray) -> float:
+        z = float(np.dot((x - np.array(self.mean)) / np.array(self.scale),
+                         np.array(self.weights))) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_json(self) -> str:
+        return json.dumps({"features": FEATURES, "priors": self.priors,
+                           "prior_weight": self.prior_weight,
+                           "mean": self.mean, "scale": self.scale,
+                           "weights": self.weights, "bias": self.bias}, indent=1) + "\n"
+
+
+@lru_cache(maxsize=8)
+def load_model(path: str = "") -> AngerModel:
+    """The model at `path` (empty: the one shipped with the package)."""
+    p = Path(path) if path else DEFAULT_MODEL
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        if tuple(d["features"]) != FEATURES:
+            raise ValueError(f"features {d['features']} are not {list(FEATURES)}")
+        m = AngerModel(tuple({k: float(v) for k, v in pr.items()} for pr in d["priors"]),
+                       float(d["prior_weight"]),
+                       tuple(map(float, d["mean"])), tuple(map(float, d["scale"])),
+                       tuple(map(float, d["weights"])), float(d["bias"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError("anger.model", f"cannot load {p}: {e}") from None
+    if not len(m.mean) == len(m.scale) == len(m.weights) == len(FEATURES):
+        raise ConfigError("anger.model", f"{p}: expected {len(FEATURES)} weights")
+    return m
+
+
+class Reference:
+    """The calm reference of one speaker: the prior, pulled towards their own calm
+    speech by its duration."""
+
+    def __init__(self, priors: tuple[dict[str, float], ...], prior_weight: float) -> None:
+        self._priors = priors
+        self._prior = priors[0]
+        self._k = prior_weight
+        self._sum = dict.fromkeys(REF_KEYS, 0.0)
+        self._w = dict.fromkeys(REF_KEYS, 0.0)
+
+    @property
+    def own_speech(self) -> float:
+        return self._w["spread"]
+
+    def add(self, s: SpurtFeatures) -> None:
+        for k, v in describe(s).items():
+            if v is not None:
+                w = s.voiced_s if k == "pitch" else s.duration
+                self._sum[k] += w * v
+                self._w[k] += w
+
+    def value(self, key: str) -> float | None:
+        if key == "level":  # a line's gain has no prior: only the speaker's own level
+            return self._sum[key] / self._w[key] if self._w[key] > 0 else None
+        return (self._k * self._prior[key] + self._sum[key]) / (self._k + self._w[key])
+
+    def features(self, s: SpurtFeatures) -> np.ndarray:
+        """The piece's features against the prior nearest the speaker's pitch."""
+        d = describe(s)
+        own_pitch = self._sum["pitch"] / self._w["pitch"] if self._w["pitch"] > 0 else d["pitch"]
+        if own_pitch is not None:
+            self._prior = min(self._priors, key=lambda pr: abs(pr["pitch"] - own_pitch))
+        return self._features(s)
+
+    def _features(self, s: SpurtFeatures) -> np.ndarray:
+        d = describe(s)
+        rises = []
+        for k in REF_KEYS:
+            ref, v = self.value(k), d[k]
+            if k == "pitch" and ref is None:
+                ref = self._prior["pitch"]
+            rises.append(0.0 if ref is None or v is None else float(v) - ref)
+        pitch = d["pitch"]
+        absolute = [self._prior["pitch"] if pitch is None else pitch, d["spread"], d["high"],
+                    d["rate"], s.voiced_s / s.duration if s.duration > 0 else 0.0,
+                    d["b1"], d["b3"], d["lsd"]]
+        return np.array(rises + [float(a or 0.0) for a in absolute], dtype=np.float64)

@@ -1,0 +1,41 @@
+"""The call-building benchmark's own parts, on synthetic speech (the development
+recordings are not in the repository)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from audio import syllables
+
+from bench.eval_calls import RATE, Clip, build_call, run, stretch
+
+
+def test_without_the_development_data_the_benchmark_says_it_skipped(tmp_path: Path) -> None:
+    got = run(tmp_path / "nothing-here")
+    assert set(got) == {"skipped"} and "casia_dev" in got["skipped"]
+
+
+def test_tempo_changes_duration_not_pitch() -> None:
+    x = syllables(4.0, RATE, pitch=200) * 10000
+    fast = stretch(x, 1.25)
+    assert len(fast) == int(len(x) / 1.25)
+
+    def peak(y: np.ndarray) -> int:  # strongest harmonic, 1 Hz bins
+        return int(np.argmax(np.abs(np.fft.rfft(y[RATE:2 * RATE]))[50:1500])) + 50
+
+    assert abs(peak(fast) - peak(x)) <= 0.05 * peak(x)
+
+
+def test_a_built_call_puts_each_overlap_before_the_customers_turn_ends() -> None:
+    rng = np.random.default_rng(3)
+    sent = Clip(syllables(2.0, RATE, pitch=220) * 8000, (0.0, 2.0), [])
+    reply = Clip(syllables(4.0, RATE, pitch=120) * 8000, (0.0, 4.0), [])
+    call = build_call("t", "s", [[(sent, "neutral"), (sent, "angry")]] * 6, [reply], rng,
+                      overlap_p=1.0)
+    assert call.overlaps
+    for a0, end in call.overlaps:
+        assert 0.3 <= end - a0 <= 2.5
+        assert any(s.start <= end <= s.end + 1e-6 for s in call.sentences)
+    assert [s.angry for s in call.sentences] == [False, True] * 6
+    assert len(call.customer) == len(call.agent)
