@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +25,12 @@ from assist.panel.auth import issue_token, load_or_create_secret
 from assist.panel.review import ReviewRoutes
 from assist.panel.server import AssistServer, ssl_context
 from assist.store.sqlite import Store
-from assist.taps.replay import replay
+from assist.taps.replay import new_call_id, replay
 from assist.taps.wav import Recording, read_call
 
 log = logging.getLogger(__name__)
 DEMO_CALL = Path(__file__).parent / "demo" / "demo_call.wav"
+DEMO_TOKEN_TTL = 3600.0  # the demo's printed tokens: an hour to look, not a shift
 PAUSE_BETWEEN_CALLS = 3.0
 
 
@@ -68,8 +70,8 @@ class Service:
     def _feedback(self, call_id: str, suggestion: str, action: str, agent: str | None) -> None:
         self.hub.feedback(call_id, suggestion, action, agent)
 
-    def urls(self, agent: str) -> dict[str, str]:
-        now, ttl = time.time(), self.cfg.auth.token_ttl
+    def urls(self, agent: str, ttl: float | None = None) -> dict[str, str]:
+        now, ttl = time.time(), ttl or self.cfg.auth.token_ttl
         base = self.server.url
         agent_token = issue_token(self.secret, role="agent", agent=agent, ttl=ttl, now=now)
         supervisor_token = issue_token(self.secret, role="supervisor", ttl=ttl, now=now)
@@ -133,11 +135,9 @@ class Service:
         await asyncio.to_thread(self.store.close)
 
     async def replay_forever(self, rec: Recording, *, speed: float, once: bool) -> None:
-        n = 0
         while True:
-            n += 1
             start = datetime.now(UTC)
-            call_id = f"{rec.path.stem}-{start:%H%M%S}-{n}"
+            call_id = new_call_id(rec.path.stem, start)
             await replay(rec, self.hub, call_id, speed=speed, agent=self.cfg.call.agent,
                          language=self.cfg.call.language, start_utc=start)
             await self.hub.drain()
@@ -146,18 +146,40 @@ class Service:
             await asyncio.sleep(PAUSE_BETWEEN_CALLS)
 
 
+def panel_lines(svc: Service, show_tokens: bool, demo: bool) -> list[str]:
+    """What `run` prints about the panel: addresses with tokens only when asked.
+
+    A token printed to a journal or a CI log is a key left lying there, so
+    without a terminal (or --show-tokens) it says how to get one instead.
+    """
+    agent = svc.cfg.call.agent
+    if show_tokens:
+        urls = svc.urls(agent, ttl=DEMO_TOKEN_TTL if demo else None)
+        life = (DEMO_TOKEN_TTL if demo else svc.cfg.auth.token_ttl) / 60
+        return [f"  agent panel ({agent}): {urls['agent']}",
+                f"  supervisor view:          {urls['supervisor']}",
+                f"  (these tokens are valid {life:.0f} min)"]
+    config = "" if svc.cfg.path == "<defaults>" else f" --config {svc.cfg.path}"
+    command = f"python -m assist{config} token"
+    return ["  panel tokens are not printed here (not a terminal; --show-tokens prints them)",
+            "  get a panel address with:",
+            f"    {command} --agent {agent} --url {svc.server.url}",
+            f"    {command} --supervisor --url {svc.server.url}"]
+
+
 async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
-              host: str | None, port: int | None, demo: bool = True) -> int:
+              host: str | None, port: int | None, demo: bool = True,
+              show_tokens: bool | None = None) -> int:
     # With trunks or media forks configured the demo call is off unless a call is named.
     live = bool(cfg.trunks) or cfg.fork.enabled
     rec = read_call(call or DEMO_CALL) if (call or (demo and not live)) else None
     svc = Service(cfg, host=host, port=port, realtime=rec is None or speed == 1.0)
     await svc.start()
-    urls = svc.urls(cfg.call.agent)
-    print(f"assist is running on {svc.server.url}\n"
-          f"  agent panel ({cfg.call.agent}): {urls['agent']}\n"
-          f"  supervisor view:          {urls['supervisor']}\n"
-          f"  store: {cfg.store_path}", flush=True)
+    if show_tokens is None:
+        show_tokens = sys.stdout.isatty()
+    lines = panel_lines(svc, show_tokens, demo=rec is not None and call is None)
+    print("\n".join([f"assist is running on {svc.server.url}", *lines,
+                     f"  store: {cfg.store_path}"]), flush=True)
     if svc.sip is not None:
         sp = cfg.sip
         print(f"  SIP tap: {sp.host} udp {sp.udp_port or 'off'} tcp {sp.tcp_port or 'off'}, "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from assist.privacy import mask
+
 _SPACES = re.compile(r"\s+")
 
 
@@ -23,9 +25,11 @@ def normalize(text: str, language: str) -> str:
     return _SPACES.sub(" ", text).strip().lower()
 
 
-_LONG_NUMBER = re.compile(r"\d(?:[\s-]?\d){4,}")
-
-
 def mask_numbers(text: str) -> str:
-    """Phone, ID and card numbers (five digits or more) shown as asterisks."""
-    return _LONG_NUMBER.sub(lambda m: "*" * len(m.group(0)), text)
+    """Numbers of five digits or more shown as asterisks, every digit of them.
+
+    For what a matcher quotes back (a taboo phrase, a caller's words in a
+    suggestion's reason): the numbers are found as `assist.privacy` finds them,
+    in any separators and in spoken digits.
+    """
+    return mask(text, keep=0, min_digits=5)

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     # so in the results instead of vanishing from the table.
     data = Path(args.data)
     parts["calls"] = lambda: eval_calls.run(data)
-    for name in ("asr_bench", "sip_bench", "sip_spray", "panel_bench", "fork_bench", "qa_bench"):
+    for name in ("asr_bench", "sip_bench", "sip_spray", "panel_bench", "fork_bench", "qa_bench",
+                 "hostile_bench"):
         try:
             mod = __import__(f"bench.{name}", fromlist=["run"])
             parts[name.removesuffix("_bench")] = mod.run

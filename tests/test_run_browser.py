@@ -28,7 +28,8 @@ def service(tmp_path: Path):
     cfg = tmp_path / "assist.toml"
     cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run",
-                             "--port", "0", "--speed", "6"], cwd=ROOT, text=True,
+                             "--port", "0", "--speed", "6", "--show-tokens"], cwd=ROOT,
+                            text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     urls: dict[str, str] = {}
     assert proc.stdout is not None

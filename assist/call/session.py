@@ -195,7 +195,7 @@ class CallSession:
         if isinstance(ev, TranscriptPartialEvidence | TranscriptFinalEvidence):
             masked: TranscriptPartialEvidence | TranscriptFinalEvidence
             if isinstance(ev, TranscriptFinalEvidence):
-                masked = replace(ev, text=mask(ev.text), words=tuple(mask_words(ev.text, ev.words)))
+                masked = replace(ev, text=mask(ev.text), words=tuple(mask_words(ev.words)))
             else:
                 masked = replace(ev, text=mask(ev.text))
             event = Event(event.type, event.call_id, event.t, event.party, masked,

@@ -69,13 +69,13 @@ def setup_logging(verbose: bool) -> None:
 
 def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
     from assist.call.hub import CallHub
-    from assist.taps.replay import replay
+    from assist.taps.replay import new_call_id, replay
     from assist.taps.wav import read_call
 
     rec = read_call(args.call)
     speed = 0.0 if args.fast else args.speed
     start = args.start or datetime.now(UTC)
-    call_id = args.call_id or f"replay-{rec.path.stem}-{start:%Y%m%dT%H%M%S}"
+    call_id = args.call_id or new_call_id(f"replay-{rec.path.stem}", start)
 
     async def go() -> None:
         from assist.asr.transcription import Transcription
@@ -97,7 +97,8 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
 
     speed = 0.0 if args.fast else args.speed
     return asyncio.run(run(cfg, args.call, speed=speed, once=args.once, host=args.host,
-                           port=args.port, demo=not args.no_demo))
+                           port=args.port, demo=not args.no_demo,
+                           show_tokens=True if args.show_tokens else None))
 
 
 def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not replay the demo call (off by default when trunks exist)")
     run.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     run.add_argument("--port", type=int, help="listen port (default: server.port, 8765; 0 any)")
+    run.add_argument("--show-tokens", action="store_true",
+                     help="print panel addresses with tokens even when stdout is not a "
+                          "terminal (a journal or a log keeps them)")
     run.set_defaults(func=cmd_run)
 
     for name, text, handler in PASSTHROUGH:

@@ -102,7 +102,7 @@ def load_or_create_secret(path: Path) -> bytes:
         if len(secret) < 16:
             raise ValueError(f"{path}: secret shorter than 16 bytes; delete it to make a new one")
         return secret
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_bytes(SECRET_BYTES)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

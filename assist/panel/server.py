@@ -26,14 +26,18 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from assist.errors import UserError
 from assist.events import FEEDBACK_ACTIONS, dumps
 from assist.panel.auth import Claims, TokenError, verify_token
-from assist.panel.fanout import Fanout, Link, Outbox
+from assist.panel.fanout import Fanout, Link
+from assist.panel.guards import OriginPolicy, RateLimit, duplicated_header, own_host_names
+from assist.panel.outbox import Outbox
 
 PROTOCOL_VERSION = 1
 WS_PATH = "/ws"
 WEB_ROOT = Path(__file__).parent / "web"
 CLIENT_TYPES = ("hello", "subscribe", "unsubscribe", "resume", "feedback", "ping")
+MAX_SEQ = 2**53  # the largest integer a browser's JSON keeps exact
 
 log = logging.getLogger("assist.panel.server")
 
@@ -71,8 +75,12 @@ class AssistServer:
         web_root: Path = WEB_ROOT,
         queue_limit: int = 256,
         queue_hard_limit: int = 1024,
+        queue_max_chars: int = 500_000,
         keep_ended: int = 200,
+        max_opened: int = 32,
         max_message: int = 16 * 1024,
+        message_rate: float = 20.0,
+        message_burst: int = 100,
         hello_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -82,17 +90,20 @@ class AssistServer:
         self._secret = secret
         self._on_feedback = on_feedback
         self._routes = routes
-        self._origins = {o.rstrip("/") for o in origins}
+        self._origins = tuple(origins)
+        self._origin_policy = OriginPolicy(self._origins, (), port)
         self._ssl = ssl_context
         self._web_root = web_root.resolve()
-        self._queue = (queue_limit, queue_hard_limit)
+        self._queue = (queue_limit, queue_hard_limit, queue_max_chars)
         self._max_message = max_message
+        self._rate = (message_rate, message_burst)
         self._hello_timeout = hello_timeout
         self._clock = clock
-        self.fanout = Fanout(keep_ended=keep_ended)
+        self.fanout = Fanout(keep_ended=keep_ended, max_opened=max_opened)
         self._links: dict[Link, ServerConnection] = {}
         self._server: Server | None = None
-        self.stats = {"published": 0, "refused": 0, "errors": 0, "overflow_closes": 0}
+        self.stats = {"published": 0, "refused": 0, "errors": 0, "overflow_closes": 0,
+                      "messages": 0}
 
     # -- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -105,10 +116,15 @@ class AssistServer:
             # Above our own limit so a too-big message gets a JSON error first;
             # beyond this the library closes with 1009.
             max_size=self._max_message * 4,
+            # Without compression a read of the socket holds only what it says: a
+            # 256 KiB read of deflated frames could inflate to megabytes first.
+            compression=None,
             server_header=None,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
+        hosts = await asyncio.to_thread(own_host_names, self.host)
+        self._origin_policy = OriginPolicy(self._origins, hosts, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -152,26 +168,20 @@ class AssistServer:
         self, connection: ServerConnection, request: Request
     ) -> Response | Awaitable[Response] | None:
         path = urlsplit(request.path).path
+        twice = duplicated_header(request.headers)
+        if twice is not None:
+            self.stats["refused"] += 1
+            return connection.respond(HTTPStatus.BAD_REQUEST, f"more than one {twice} header\n")
         if request.headers.get("Upgrade", "").lower() == "websocket":
             if path != WS_PATH:
                 return connection.respond(HTTPStatus.NOT_FOUND, "no websocket here\n")
-            if not self._origin_ok(request.headers):
+            if not self._origin_policy.allows(request.headers.get("Origin")):
                 self.stats["refused"] += 1
                 return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
             return None
         if self._routes is not None and (routed := self._routes(request)) is not None:
             return routed
         return self._static(path)
-
-    def _origin_ok(self, headers: Headers) -> bool:
-        origin = headers.get("Origin")
-        if origin is None:  # not a browser; the token still decides
-            return True
-        origin = origin.rstrip("/")
-        if origin in self._origins:
-            return True
-        host = headers.get("Host", "")
-        return origin in (f"http://{host}", f"https://{host}")
 
     def _static(self, path: str) -> Response:
         rel = "index.html" if path in ("/", "") else path.lstrip("/")
@@ -195,10 +205,24 @@ class AssistServer:
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, link.claims.exp - self._clock()), self._expire, ws
         )
+        limit = RateLimit(*self._rate, now=self._clock())
+        strikes = 0
         try:
             async for message in ws:
-                await self._on_message(ws, link, message)
-                if writer.done():
+                self.stats["messages"] += 1
+                if limit.allow(self._clock()):
+                    strikes = 0
+                    self._on_message(link, message)
+                else:
+                    strikes += 1
+                    if strikes > limit.burst:  # it did not slow down when told
+                        await self._send_error_close(ws, "rate_limited", "too many messages",
+                                                     1008)
+                        break
+                    if strikes == 1:
+                        self._reply_error(link, "rate_limited",
+                                          f"more than {limit.rate:g} messages a second")
+                if writer.done() or link.outbox.overflowed:
                     break
         except ConnectionClosed:
             pass
@@ -209,6 +233,9 @@ class AssistServer:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            if link.outbox.overflowed:  # a writer stuck in send never got to say so
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.close(1013, "panel too slow; reconnect and resume")
 
     def _expire(self, ws: ServerConnection) -> None:
         asyncio.ensure_future(self._send_error_close(ws, "auth", "token expired", 1008))
@@ -217,7 +244,7 @@ class AssistServer:
         """Nothing about any call is sent until a valid hello arrives."""
         raw = await asyncio.wait_for(ws.recv(), self._hello_timeout)
         try:
-            msg = self._parse(raw)
+            msg = _parse(raw, self._max_message)
             if msg["type"] != "hello":
                 raise ProtocolError("auth", "send hello with a token first")
             if msg.get("v") != PROTOCOL_VERSION:
@@ -230,6 +257,7 @@ class AssistServer:
             opened = _str_list(msg.get("open", []))
         except ProtocolError as exc:
             self.stats["refused"] += 1
+            log.info("panel link from %s refused: %s (%s)", _peer(ws), exc, exc.code)
             await self._send_error_close(ws, exc.code, str(exc), 1008)
             return None
         link = Link(claims, Outbox(*self._queue))
@@ -244,43 +272,47 @@ class AssistServer:
         return link
 
     async def _write(self, ws: ServerConnection, link: Link) -> None:
-        while True:
-            text = await link.outbox.get()
-            if text is None:
-                await ws.close(1013, "panel too slow; reconnect and resume")
-                return
-            await ws.send(text)
+        # The reader notices a closed link too; the writer just stops.
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                text = await link.outbox.get()
+                if text is None:
+                    await ws.close(1013, "panel too slow; reconnect and resume")
+                    return
+                await ws.send(text)
 
-    async def _on_message(self, ws: ServerConnection, link: Link, raw: str | bytes) -> None:
+    def _on_message(self, link: Link, raw: str | bytes) -> None:
+        msg: dict[str, Any] | None = None
         try:
-            msg = self._parse(raw)
+            msg = _parse(raw, self._max_message)
             reply = self._dispatch(link, msg)
         except ProtocolError as exc:
-            self.stats["errors"] += 1
-            reply = {"type": "error", "code": exc.code, "message": str(exc)}
-            if isinstance(raw, str) and len(raw) <= self._max_message:
-                with contextlib.suppress(ValueError, AttributeError, TypeError):
-                    ref = json.loads(raw).get("ref")
-                    if isinstance(ref, (str, int)):
-                        reply["ref"] = ref
+            ref = msg.get("ref") if msg is not None else None
+            self._reply_error(link, exc.code, str(exc), ref)
+            return
         if reply is not None:
-            link.outbox.put(dumps(reply))
+            self._put(link, dumps(reply))
         self._close_overflowed()
 
-    def _parse(self, raw: str | bytes) -> dict[str, Any]:
-        if isinstance(raw, bytes):
-            raise ProtocolError("bad_message", "send JSON text frames, not binary")
-        if len(raw) > self._max_message:
-            raise ProtocolError("too_big", f"message over {self._max_message} characters")
-        try:
-            msg = json.loads(raw)
-        except ValueError:
-            raise ProtocolError("bad_json", "message is not valid JSON") from None
-        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            raise ProtocolError("bad_message", "message must be a JSON object with a type")
-        if msg["type"] not in CLIENT_TYPES:
-            raise ProtocolError("unknown_type", f"unknown message type {msg['type'][:40]!r}")
-        return msg
+    def _put(self, link: Link, text: str) -> None:
+        if not link.outbox.put(text) and link not in self.fanout.overflowed:
+            self.fanout.overflowed.append(link)
+
+    def _reply_error(self, link: Link, code: str, text: str, ref: object = None) -> None:
+        self.stats["errors"] += 1
+        reply: dict[str, Any] = {"type": "error", "code": code, "message": text}
+        if isinstance(ref, (str, int)):
+            reply["ref"] = ref
+        self._put(link, dumps(reply))
+        self._close_overflowed()
+
+    def link_stats(self) -> list[dict[str, Any]]:
+        """What each connection makes the server hold: queued texts, characters,
+        catch-up cursors and opened calls."""
+        return [{"role": link.claims.role, "agent": link.claims.agent,
+                 "queued": len(link.outbox), "chars": link.outbox.chars,
+                 "cursors": len(link.outbox.cursors), "opened": len(link.opened),
+                 "dropped": link.outbox.dropped} for link in self._links]
 
     def _dispatch(self, link: Link, msg: dict[str, Any]) -> dict[str, Any] | None:
         typ, ref = msg["type"], msg.get("ref")
@@ -292,7 +324,7 @@ class AssistServer:
         if typ == "ping":
             return ok
         if typ == "resume":
-            self.fanout.resume(link, _seq_map(msg.get("calls", {})), [])
+            self.fanout.resume(link, self._known_seqs(link, _seq_map(msg.get("calls", {}))), [])
             return ok
         call_id = msg.get("call_id")
         if not isinstance(call_id, str):
@@ -306,7 +338,12 @@ class AssistServer:
             after = msg.get("after", 0)
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:
                 raise ProtocolError("bad_message", "after must be a non-negative integer")
-            self.fanout.open(link, call_id, after)
+            if after > call.last_seq:
+                raise ProtocolError("bad_message", f"after {after} is past the call's last "
+                                                   f"event ({call.last_seq})")
+            if not self.fanout.open(link, call_id, after):
+                raise ProtocolError("too_many", f"{self.fanout.max_opened} calls open at once "
+                                                "at most; unsubscribe from one first")
             return ok
         if typ == "unsubscribe":
             self.fanout.close_call_view(link, call_id)
@@ -322,15 +359,33 @@ class AssistServer:
         if self._on_feedback is not None:
             try:
                 self._on_feedback(call_id, suggestion, action, link.claims.agent)
+            except UserError as exc:  # the card or the live call is not there
+                raise ProtocolError("not_found", str(exc)) from None
             except Exception:  # a bad callback must not drop the panel
                 log.exception("feedback callback failed")
                 raise ProtocolError("internal", "feedback not recorded") from None
         return ok
 
+    def _known_seqs(self, link: Link, seqs: dict[str, int]) -> dict[str, int]:
+        """`seqs` if each names a call `link` may see, at or before its last event."""
+        for call_id, seq in seqs.items():
+            call = self.fanout.calls.get(call_id)
+            if call is None or not link.claims.may_see(call.agent):
+                raise ProtocolError("not_found", f"no such call {call_id[:40]!r}")
+            if seq > call.last_seq:
+                raise ProtocolError("bad_message", f"seq {seq} is past the last event "
+                                                   f"({call.last_seq}) of {call_id[:40]!r}")
+        return seqs
+
     async def _send_error_close(self, ws: ServerConnection, code: str, text: str, close: int):
         with contextlib.suppress(ConnectionClosed):
             await ws.send(dumps({"type": "error", "code": code, "message": text}))
-            await ws.close(close, text[:100])
+            closing = asyncio.ensure_future(ws.close(close, text[:100]))
+            # Read on, discarding, so the peer's close frame behind its unread
+            # messages is seen and the link ends now rather than at the timeout.
+            async for _ in ws:
+                pass
+            await closing
 
 
 def _response(status: HTTPStatus, body: bytes, ctype: str) -> Response:
@@ -349,13 +404,41 @@ def _response(status: HTTPStatus, body: bytes, ctype: str) -> Response:
     return Response(status.value, status.phrase, headers, body)
 
 
+def _parse(raw: str | bytes, max_message: int) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raise ProtocolError("bad_message", "send JSON text frames, not binary")
+    if len(raw) > max_message:
+        raise ProtocolError("too_big", f"message over {max_message} characters")
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        raise ProtocolError("bad_json", "message is not valid JSON") from None
+    except RecursionError:  # the C parser recurses per level of nesting
+        raise ProtocolError("bad_json", "message nested too deeply") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise ProtocolError("bad_message", "message must be a JSON object with a type")
+    try:  # "\ud800" escapes decode to text no reply could carry
+        dumps(msg).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError("bad_message", "strings must be valid Unicode") from None
+    if msg["type"] not in CLIENT_TYPES:
+        raise ProtocolError("unknown_type", f"unknown message type {msg['type'][:40]!r}")
+    return msg
+
+
+def _peer(ws: ServerConnection) -> str:
+    addr = ws.remote_address
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+
+
 def _seq_map(value: object) -> dict[str, int]:
     if not isinstance(value, dict) or len(value) > 10_000:
         raise ProtocolError("bad_message", "resume must map call ids to last seq numbers")
     out: dict[str, int] = {}
     for key, seq in value.items():
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise ProtocolError("bad_message", f"resume seq for {key[:40]!r} must be an integer")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+            raise ProtocolError("bad_message",
+                                f"resume seq for {key[:40]!r} must be an integer 0..2^53")
         out[key] = seq
     return out
 

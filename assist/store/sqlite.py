@@ -2,12 +2,19 @@
 
 Writes happen on one writer thread fed by a queue, so the event loop never
 waits on the disk; `publish` only enqueues.
+
+A stored call is never overwritten: a call that starts under an id already in
+the store is kept under the id with "~2" (or "~3", ...) added, events and all,
+and a warning says so.  The store's folder is created 0700 and the file 0600
+(SQLite gives its WAL and shared-memory files the database file's mode), like
+the panel secret, since it holds transcripts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -89,6 +96,17 @@ def purge(path: str | Path, before_utc: str) -> int:
     return len(ids)
 
 
+def create_private(path: Path) -> None:
+    """Create `path`'s folder (0700) and the file itself (0600) if missing."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            log.warning("store: %s is readable by others; chmod 600 it (and its -wal, -shm)",
+                        path)
+
+
 def close_abandoned(db: sqlite3.Connection) -> int:
     """End open calls at their last stored event, with the reason that says why."""
     cur = db.execute(
@@ -105,7 +123,8 @@ class Store(Archive):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
+        self._renamed: dict[str, str] = {}  # live call id -> the id it is stored under
         # Fail here, at start-up, if the file cannot be opened or is not a database.
         with sqlite3.connect(self.path) as db:
             db.executescript(SCHEMA)
@@ -151,6 +170,9 @@ class Store(Archive):
                     wire, lat = w
                     try:
                         self._write(db, wire, lat)
+                    except sqlite3.IntegrityError as e:  # a seq written twice: keep the first
+                        log.warning("store: event %s/%s not written again (%s)",
+                                    wire.get("call_id"), wire.get("seq"), e)
                     except sqlite3.Error:
                         log.exception("store: could not write event %s/%s",
                                       wire.get("call_id"), wire.get("seq"))
@@ -159,9 +181,19 @@ class Store(Archive):
                 db.close()
                 return
 
-    @staticmethod
-    def _write(db: sqlite3.Connection, w: dict[str, Any], lat: float | None = None) -> None:
-        db.execute("INSERT OR REPLACE INTO events VALUES (?,?,?,?,?,?,?)",
+    def _write(self, db: sqlite3.Connection, w: dict[str, Any],
+               lat: float | None = None) -> None:
+        if w["type"] == "call.started":
+            self._renamed.pop(w["call_id"], None)
+            stored = _free_id(db, w["call_id"])
+            if stored != w["call_id"]:
+                log.warning("store: call %s is already stored; keeping this one as %s",
+                            w["call_id"], stored)
+                self._renamed[w["call_id"]] = stored
+        renamed = self._renamed.get(w["call_id"])
+        if renamed is not None:
+            w = {**w, "call_id": renamed}
+        db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?)",
                    (w["call_id"], w["seq"], w["t"], w["utc"], w["type"], w.get("party"),
                     json.dumps(w, ensure_ascii=False)))
         if lat is not None:
@@ -169,11 +201,22 @@ class Store(Archive):
                        (w["call_id"], w["seq"], round(lat, 2)))
         ev = w.get("evidence", {})
         if w["type"] == "call.started":
-            db.execute("INSERT OR REPLACE INTO calls (call_id, agent, language, source, "
+            db.execute("INSERT INTO calls (call_id, agent, language, source, "
                        "started_utc) VALUES (?,?,?,?,?)",
                        (w["call_id"], ev.get("agent"), ev.get("language"), ev.get("source"),
                         w["utc"]))
         elif w["type"] == "call.ended":
             db.execute("UPDATE calls SET ended_utc=?, duration=?, reason=? WHERE call_id=?",
                        (w["utc"], ev.get("duration"), ev.get("reason"), w["call_id"]))
+
+
+def _free_id(db: sqlite3.Connection, call_id: str) -> str:
+    """`call_id`, or the first of `call_id~2`, `call_id~3`, ... not yet stored."""
+    candidate, n = call_id, 1
+    while db.execute("SELECT 1 FROM calls WHERE call_id=? UNION ALL "
+                     "SELECT 1 FROM events WHERE call_id=? LIMIT 1",
+                     (candidate, candidate)).fetchone():
+        n += 1
+        candidate = f"{call_id}~{n}"
+    return candidate
 

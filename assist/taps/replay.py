@@ -7,12 +7,22 @@ possible (speed 0) all give the same events at the same call times.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from assist.call.hub import CallHub
 from assist.frames import Frame
 from assist.taps.wav import Recording
+
+
+def new_call_id(stem: str, start: datetime) -> str:
+    """A fresh id for a replayed call: the file, the UTC date and time, a random suffix.
+
+    Two replays of one file at the same second (a daily run, a restart) still differ;
+    pass a fixed id (`--call-id`) for events that must repeat byte for byte.
+    """
+    return f"{stem}-{start.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 async def replay(rec: Recording, hub: CallHub, call_id: str, *, speed: float = 1.0,
