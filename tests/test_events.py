@@ -15,10 +15,10 @@ from assist.events import (
     FLOOR_TYPES,
     AngerEvidence,
     Event,
-    TranscriptionEvidence,
     dumps,
     to_wire,
 )
+from assist.evidence import TranscriptionEvidence
 
 START = datetime(2026, 1, 1, 9, tzinfo=UTC)
 

@@ -22,14 +22,8 @@ from assist.detectors.interruption import InterruptionDetector
 from assist.detectors.pace import PaceDetector
 from assist.detectors.silence import SilenceDetector
 from assist.detectors.words import WordReactions
-from assist.events import (
-    PARTIES,
-    Event,
-    Party,
-    TranscriptFinalEvidence,
-    TranscriptPartialEvidence,
-    to_wire,
-)
+from assist.events import PARTIES, Event, Party, TranscriptPartialEvidence, to_wire
+from assist.evidence import TranscriptFinalEvidence
 from assist.frames import Frame, check_frame, samples_per_frame
 from assist.privacy import mask, mask_words
 

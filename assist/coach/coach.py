@@ -23,7 +23,8 @@ from typing import Any
 
 from assist.coach.playbook import Entry, Playbooks, Trigger
 from assist.errors import UserError
-from assist.events import FEEDBACK_ACTIONS, STATE_TYPES, Event
+from assist.events import STATE_TYPES, Event
+from assist.evidence import FEEDBACK_ACTIONS
 from assist.settings import check_fields, number
 from assist.textnorm import mask_numbers, normalize
 

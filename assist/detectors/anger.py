@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from assist.audio.prosody import SpurtFeatures
 from assist.detectors.anger_model import FEATURES, Reference, load_model
 from assist.errors import ConfigError
-from assist.events import ANGER_LEVELS, AngerLevel, Event
+from assist.events import Event
+from assist.evidence import ANGER_LEVELS, AngerLevel
 from assist.settings import check_fields, number, text
 
 LEVELS = ANGER_LEVELS  # the vocabulary lives with the evidence types

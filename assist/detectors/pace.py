@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from assist.errors import ConfigError
-from assist.events import Event, PaceSource
+from assist.events import Event
+from assist.evidence import PaceSource
 from assist.settings import check_fields, number
 
 

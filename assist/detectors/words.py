@@ -20,7 +20,8 @@ from assist.asr.text import count_units
 from assist.detectors.anger import AngerDetector
 from assist.detectors.lexicon import lexical_cues, lexical_score
 from assist.detectors.pace import PaceDetector
-from assist.events import Event, TranscriptFinalEvidence, TranscriptionEvidence
+from assist.events import Event
+from assist.evidence import TranscriptFinalEvidence, TranscriptionEvidence
 
 
 class WordReactions:

@@ -17,15 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from assist.call.hub import Publisher
-from assist.events import (
-    AngerEvidence,
-    AngerLevel,
-    Event,
-    PaceEvidence,
-    Party,
-    SuggestionEvidence,
-    to_wire,
-)
+from assist.events import AngerEvidence, Event, PaceEvidence, Party, SuggestionEvidence, to_wire
+from assist.evidence import AngerLevel
 from assist.panel.auth import issue_token
 
 

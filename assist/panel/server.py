@@ -27,7 +27,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from assist.errors import UserError
-from assist.events import FEEDBACK_ACTIONS, dumps
+from assist.events import dumps
+from assist.evidence import FEEDBACK_ACTIONS
 from assist.panel.auth import Claims, TokenError, verify_token
 from assist.panel.fanout import Fanout, Link
 from assist.panel.guards import OriginPolicy, RateLimit, duplicated_header, own_host_names
