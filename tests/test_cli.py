@@ -100,7 +100,7 @@ def test_page_loads_are_not_logged_line_by_line(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if "supervisor view" in line:
+            if line.lstrip().startswith("store:"):  # printed once the service is up
                 break
         for path in ("/", "/style.css", "/app.js"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
