@@ -27,3 +27,10 @@ def interrupted_call(tmp_path: Path):
         return write_stereo(tmp_path / name, c.x, a.x, rate)
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The SIP tests share one pjsua2 endpoint (one per process) whose threads live
+    # until the session ends: run them last, so no other test runs beside them.
+    sip = Path(__file__).parent / "sip"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(sip))

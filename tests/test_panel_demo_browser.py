@@ -190,7 +190,8 @@ def test_the_floor_shows_what_each_call_went_through_and_rows_open_it(demo):
             await ended.wait_for()
             chips = await ended.locator(".chip").all_inner_texts()
             assert "生气" in chips and "紧张" not in chips  # the worst it reached
-            assert "打断 ×1" in chips and "语速偏快" in chips and "建议 6" in chips, chips
+            cards = len({e["evidence"]["id"] for e in demo if e["type"] == "suggestion"})
+            assert "打断 ×1" in chips and "语速偏快" in chips and f"建议 {cards}" in chips, chips
             row = pg.locator("table.floor:not(.ended) tr[data-call=live2]")
             await row.wait_for()
             assert "打断 ×1" in await row.inner_text()
