@@ -83,13 +83,23 @@ class SipThread:
             self._ready.set()
             return
         self._ready.set()
+        # The cycle collector frees whatever it finds on the thread that happens to
+        # trigger it; a pjsua2 object freed on a thread pjlib does not know aborts or
+        # crashes the process.  So while the endpoint lives, automatic collection is
+        # off and this thread, which pjlib knows, collects instead.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        collector = Collector(time.monotonic())
         try:
             while not self._stopping.is_set():
                 ep.libHandleEvents(10)
                 self._run_jobs()
                 self._tick()
+                collector.run(time.monotonic())
         finally:
             self._shutdown(ep)
+            if was_enabled:
+                gc.enable()
 
     def _init(self) -> pj.Endpoint:
         s = self.settings
@@ -157,6 +167,24 @@ class SipThread:
                 job()
             except Exception:
                 log_error("SIP job failed")
+
+
+class Collector:
+    """Runs the cycle collector's generations on the SIP thread, young ones often:
+    about what automatic collection would do, on a thread of our choosing."""
+
+    PERIODS = (0.1, 1.0, 10.0)  # seconds between collections of generation 0, 1, 2
+
+    def __init__(self, now: float) -> None:
+        self._due = [now + p for p in self.PERIODS]
+
+    def run(self, now: float) -> None:
+        for gen in (2, 1, 0):  # a collection of a generation includes the younger ones
+            if now >= self._due[gen]:
+                gc.collect(gen)
+                for g in range(gen + 1):
+                    self._due[g] = now + self.PERIODS[g]
+                return
 
 
 def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

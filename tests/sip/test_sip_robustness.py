@@ -143,3 +143,25 @@ def test_an_answer_never_acked_frees_its_slot(tap, caplog):
     finally:
         uac.close()
 
+
+
+def test_cyclic_garbage_is_collected_on_the_sip_thread_while_the_tap_runs(tap):
+    # A pjsua2 object in a reference cycle is freed wherever the collector runs; on a
+    # thread pjlib does not know that kills the process.  While the tap runs, cycles
+    # dropped on any other thread are collected on the SIP thread.
+    import gc
+
+    freed_on: list[str] = []
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            freed_on.append(threading.current_thread().name)
+
+    assert not gc.isenabled()
+    for _ in range(3):
+        Node()
+    assert wait_until(lambda: len(freed_on) == 3, timeout=30)
+    assert set(freed_on) == {"sip"}
