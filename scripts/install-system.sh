@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the test suite drives for real:
 # sipp (SIP peer), espeak-ng and sox (speech for tests), chromium (panel tests)
-# and a CJK font (so Chinese renders in screenshots).  Safe to run again.
+# a CJK font (so Chinese renders in screenshots), and the engines a cluster runs on
+# (Kamailio, Redis, PostgreSQL), which the scale-out tests start on loopback.
+# Safe to run again.
 set -euo pipefail
-pkgs=(sip-tester espeak-ng sox chromium fonts-wqy-zenhei)
+pkgs=(sip-tester espeak-ng sox chromium fonts-wqy-zenhei kamailio redis-server postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
