@@ -18,6 +18,7 @@ from assist.asr.config import AsrParams, models_from
 from assist.audio.prosody import NucleiParams
 from assist.audio.vad import VadParams
 from assist.call.session import LoopParams
+from assist.cluster.params import ClusterParams
 from assist.coach.coach import CoachParams
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
@@ -109,6 +110,7 @@ class Config:
     loop: LoopParams = field(default_factory=LoopParams)
     coach: CoachParams = field(default_factory=CoachParams)
     asr: AsrParams = field(default_factory=AsrParams)
+    cluster: ClusterParams = field(default_factory=ClusterParams)
 
     @property
     def store_path(self) -> Path:
@@ -135,6 +137,7 @@ SECTIONS: dict[str, type] = {
     "coach": CoachParams,
     "asr": AsrParams,
     "fork": ForkParams,
+    "cluster": ClusterParams,
 }
 LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei", "silence")
 TOP_KEYS = ("data_dir", "trunks")
