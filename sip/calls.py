@@ -5,7 +5,6 @@ Everything here runs on the SIP thread (pjsua2 callbacks and queued jobs).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import time
@@ -15,7 +14,7 @@ import pjsua2 as pj
 
 from sip.admission import Admission
 from sip.endpoint import guarded
-from sip.media import Deliver, TapPort
+from sip.media import TapPort
 from sip.message import REASONS
 
 if TYPE_CHECKING:
@@ -110,13 +109,12 @@ class TapCall(pj.Call):
                 live.append((mi.index, role, mi.audioConfSlot))
         return live
 
-    def connect(self, live: list[tuple[int, str, int]], loop: asyncio.AbstractEventLoop,
-                deliver: Deliver, rate: int) -> None:  # fmt: skip
+    def connect(self, live: list[tuple[int, str, int]]) -> None:
         """Make sure each live stream transmits to its party's port."""
         for index, role, slot in live:
             tap = self.ports.get(role)
             if tap is None:
-                tap = TapPort(loop, deliver, role, rate)
+                tap = self.server.ports.take(role)
                 self.ports[role] = tap
                 if self.tap_id is not None:  # a stream added after the start
                     tap.begin(self.tap_id, 0)
@@ -125,6 +123,16 @@ class TapCall(pj.Call):
                 tap.slot = slot
 
     def release_ports(self) -> None:
+        """Stop each stream's transmission and hand the ports back to the pool (a
+        port must never be destroyed while the bridge runs: sip/ports.py)."""
+        for index, role in self.roles.items():
+            port = self.ports.get(role)
+            if port is None or port.slot < 0:
+                continue
+            try:
+                self.getAudioMedia(index).stopTransmit(port)
+            except pj.Error:
+                pass  # the stream is already gone, and its connections with it
         for port in self.ports.values():
-            port.stop()
+            self.server.ports.give_back(port)
         self.ports.clear()

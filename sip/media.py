@@ -76,7 +76,17 @@ class TapPort(pj.AudioMediaPort):
             return self._samples
 
     def stop(self) -> None:
-        self.tap_id = None
+        with self._lock:
+            self.tap_id = None
+
+    def reuse(self, party: str) -> None:
+        """Serve another dialog's party (ports are reused, never destroyed: sip/ports.py)."""
+        with self._lock:
+            self.tap_id = None
+            self.party = party
+            self._samples = 0
+        self.frames = 0
+        self.slot = -1
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
         try:
@@ -92,6 +102,7 @@ class TapPort(pj.AudioMediaPort):
             return
         with self._lock:
             tap_id = self.tap_id
+            party = self.party
             start = self._samples
             self._samples += len(data) // 2
         if tap_id is None:
@@ -99,7 +110,7 @@ class TapPort(pj.AudioMediaPort):
         self.frames += 1  # bridge thread only
         try:
             self._loop.call_soon_threadsafe(
-                self._deliver, tap_id, self.party, data, start, time.monotonic()
+                self._deliver, tap_id, party, data, start, time.monotonic()
             )
         except RuntimeError:  # loop closed while the bridge still runs: drop
             pass

@@ -19,6 +19,7 @@ from assist.frames import CallSink
 from sip.admission import Admission, Gate
 from sip.calls import TapCall, warning
 from sip.endpoint import WHEEL_MAX_CALLS, SipSettings, SipThread, guarded, log_error
+from sip.ports import PortPool
 from sip.siprec import Refusal
 from sip.taps import Taps
 from sip.trunks import Trunk
@@ -60,6 +61,7 @@ class SipServer:
         self._calls: dict[int, TapCall] = {}
         self.gate = Gate(trunks, secrets.token_bytes(32), self.settings.max_calls)
         self.taps = Taps(trunks, loop, sink, self.settings.clock_rate, self._calls)
+        self.ports = PortPool(loop, self.taps.deliver, self.settings.clock_rate)
         self.refused: dict[int, int] = {}  # status -> count, for operators and tests
         self._sip = SipThread(self.settings, _Endpoint, self._setup, self.taps.tick,
                               self._closing, self.screen)  # fmt: skip
@@ -224,7 +226,7 @@ class SipServer:
         """(Re)connect each tapped stream to its port; notice hold and resume."""
         live = call.live_streams()
         self.taps.hold(call, held=not live)
-        call.connect(live, self.loop, self.taps.deliver, self.settings.clock_rate)
+        call.connect(live)
 
     def _teardown(self, call: TapCall, reason: str) -> None:
         """Stop and delete the ports and the Call now, on this registered thread."""

@@ -63,9 +63,6 @@ def test_network_based_recording_is_refused_with_its_reason(tap):
     assert tap.idle()
 
 
-@pytest.mark.skip(reason="known crash: about one run in four, the cycle collector frees a "
-                  "pjsua2 object after this test's TCP connection closes and the process "
-                  "segfaults; quarantined until the stale object is found (docs/sip.md)")
 def test_shapes_over_one_tcp_connection(tap):
     uac = Uac(tap.port, "tcp", ip="127.0.0.6")
     try:
