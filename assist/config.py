@@ -18,6 +18,7 @@ from assist.asr.config import AsrParams, models_from
 from assist.audio.prosody import NucleiParams
 from assist.audio.vad import VadParams
 from assist.call.session import LoopParams
+from assist.cluster.kamailio import KamailioParams
 from assist.cluster.params import ClusterParams
 from assist.coach.coach import CoachParams
 from assist.detectors.anger import AngerParams
@@ -111,6 +112,7 @@ class Config:
     coach: CoachParams = field(default_factory=CoachParams)
     asr: AsrParams = field(default_factory=AsrParams)
     cluster: ClusterParams = field(default_factory=ClusterParams)
+    kamailio: KamailioParams = field(default_factory=KamailioParams)
 
     @property
     def store_path(self) -> Path:
@@ -138,6 +140,7 @@ SECTIONS: dict[str, type] = {
     "asr": AsrParams,
     "fork": ForkParams,
     "cluster": ClusterParams,
+    "kamailio": KamailioParams,
 }
 LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei", "silence")
 TOP_KEYS = ("data_dir", "trunks")

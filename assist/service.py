@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
 import sys
@@ -114,7 +115,12 @@ class Service:
         from sip.server import SipServer
 
         sp = self.cfg.sip
-        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, sp)
+        proxies = self.cfg.cluster.proxies
+        # Taps behind one proxy share the digest nonce key (derived from the panel secret
+        # they share), so a retried INVITE may land on any of them.
+        key = hmac.new(self.secret, b"sip digest nonce", "sha256").digest() if proxies else None
+        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, sp,
+                             proxies=proxies, nonce_key=key)
         try:
             await asyncio.to_thread(self.sip.start)
         except RuntimeError as e:

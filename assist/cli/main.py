@@ -118,6 +118,12 @@ def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     return calls.main(args.rest, cfg.store_path, review_base=_panel_base(cfg))
 
 
+def cmd_cluster(args: argparse.Namespace, cfg: Config) -> int:
+    from assist.cluster import cli
+
+    return cli.main(args.rest, cfg)
+
+
 def _panel_base(cfg: Config) -> str:
     scheme = "https" if cfg.server.tls_cert else "http"
     return f"{scheme}://{cfg.server.host}:{cfg.server.port}/"
@@ -156,6 +162,7 @@ PASSTHROUGH = (
     ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
     ("qa", "QA scorecards (qa report --agent ID --since DATE | qa propose | qa check)", cmd_qa),
     ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
+    ("cluster", "render engine configs (cluster kamailio-cfg --out DIR)", cmd_cluster),
 )
 
 
