@@ -1,0 +1,90 @@
+"""A real PostgreSQL 15 for the tests: initdb in a temporary folder, loopback, a free port.
+
+The server runs as the `postgres` user (it refuses root), with fsync off: the
+tests check what is written, not that it survives a power cut.  One server per
+test session; each test gets a database of its own (`pg_url`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+_names = itertools.count(1)
+
+
+def _as_postgres(*cmd: str) -> list[str]:
+    return list(cmd) if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *cmd]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Postgres:
+    folder: Path
+    port: int
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        out = subprocess.run(_as_postgres(str(BIN / "psql"), "-X", "-q", "-A", "-t",
+                                          "-h", str(self.folder), "-p", str(self.port),
+                                          "-d", db, "-c", sql),
+                             capture_output=True, text=True, timeout=60, check=True)
+        return out.stdout.strip()
+
+    def new_database(self) -> str:
+        name = f"t{os.getpid()}_{next(_names)}"
+        self.psql(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+
+def _start() -> Iterator[Postgres]:
+    if not (BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL 15 is not installed ({BIN}/initdb missing; make system)")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("runuser is needed to start PostgreSQL as the postgres user")
+    folder = Path(tempfile.mkdtemp(prefix="assist-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", free_port()
+    subprocess.run(_as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                                "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"),
+                   capture_output=True, check=True, timeout=120)
+    opts = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off")
+    subprocess.run(_as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l",
+                                str(folder / "log"), "-o", opts, "-w", "-t", "120", "start"),
+                   capture_output=True, check=True, timeout=180)
+    try:
+        yield Postgres(folder, port)
+    finally:
+        subprocess.run(_as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                                    "-w", "stop"), capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    yield from _start()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Postgres) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.new_database()
