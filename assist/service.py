@@ -167,6 +167,10 @@ def panel_lines(svc: Service, show_tokens: bool, demo: bool) -> list[str]:
 async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
               host: str | None, port: int | None, demo: bool = True,
               show_tokens: bool | None = None) -> int:
+    if cfg.cluster.role == "writer":
+        from assist.cluster.writer import run_writer
+
+        return await run_writer(cfg)
     # With trunks or media forks configured the demo call is off unless a call is named.
     live = bool(cfg.trunks) or cfg.fork.enabled
     rec = read_call(call or DEMO_CALL) if (call or (demo and not live)) else None

@@ -149,10 +149,13 @@ class EventWriter:
     first event seen by this writer finds the id its call is stored under.
     """
 
-    def __init__(self, sql: Any, *, redelivery: bool = False) -> None:
-        self.sql = sql
+    def __init__(self, placeholder: str = "?", *, redelivery: bool = False) -> None:
+        self.placeholder = placeholder
         self.redelivery = redelivery
         self._renamed: dict[str, str] = {}  # live call id -> the id it is stored under
+
+    def sql(self, q: str) -> str:
+        return q if self.placeholder == "?" else q.replace("?", self.placeholder)
 
     def write(self, db: Conn, w: dict[str, Any], lat: float | None = None) -> bool:
         """Store wire `w`; False when this (call_id, seq) was already stored."""

@@ -174,7 +174,7 @@ class PostgresStore(PostgresArchive, QueuedStore):
             create_schema(conn)
         finally:
             conn.close()
-        self._events = EventWriter(self.sql)
+        self._events = EventWriter(self.placeholder)
         self._start_writer()
 
     def _open_writer(self) -> None:

@@ -94,7 +94,7 @@ class Store(Archive, QueuedStore):
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
         create_private(self.path)
-        self._events = EventWriter(self.sql)
+        self._events = EventWriter()
         # Fail here, at start-up, if the file cannot be opened or is not a database.
         with sqlite3.connect(self.path) as db:
             db.executescript(SCHEMA.format(real="REAL"))

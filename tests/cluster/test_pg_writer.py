@@ -1,0 +1,182 @@
+"""The writer role: Redis stream to PostgreSQL, every event once, whatever dies when."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from cluster.postgresd import free_port, pg_url, postgres_server  # noqa: F401
+from stored import demo_wires
+
+from assist.cluster.writer import GROUP, STREAM, StreamWriter
+from assist.store.postgres import PostgresArchive
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for(lambda: _pings(url), "redis-server to answer")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _pings(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url).ping())
+    except redis.ConnectionError:
+        return False
+
+
+def wait_for(cond: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def calls(n: int) -> list[list[dict]]:
+    """`n` copies of the demo call under ids w00, w01, ..."""
+    demo = demo_wires("demo")
+    return [[dict(w, call_id=f"w{i:02}") for w in demo] for i in range(n)]
+
+
+def xadd(r: redis.Redis, wires: list[dict]) -> None:
+    """As a tap's publisher adds them (the fields every process agreed on)."""
+    pipe = r.pipeline(transaction=False)
+    for w in wires:
+        pipe.xadd(STREAM, {"call": w["call_id"], "seq": str(w["seq"]),
+                           "agent": "agent-1001", "arrival": "",
+                           "wire": json.dumps(w, ensure_ascii=False)})
+    pipe.execute()
+
+
+def stored_rows(url: str) -> list[tuple[str, int]]:
+    with psycopg.connect(url) as db:
+        return [(c, s) for c, s in db.execute("SELECT call_id, seq FROM events")]
+
+
+def count(url: str) -> int:
+    try:
+        with psycopg.connect(url) as db:
+            return int(db.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def pending(r: redis.Redis) -> int:
+    return int(r.xpending(STREAM, GROUP)["pending"])
+
+
+def writer_config(tmp_path: Path, redis_url: str, pg_url: str, name: str) -> Path:  # noqa: F811
+    cfg = tmp_path / f"{name}.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[cluster]\nrole = "writer"\n'
+                   f'name = "{name}"\nredis_url = "{redis_url}"\npostgres_url = "{pg_url}"\n',
+                   encoding="utf-8")
+    return cfg
+
+
+def start_writer(cfg: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run"],
+                            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def assert_every_event_once(url: str, expected: list[list[dict]]) -> None:
+    rows = stored_rows(url)
+    want = [(w["call_id"], w["seq"]) for c in expected for w in c]
+    assert sorted(rows) == sorted(want)
+    archive = PostgresArchive(url)
+    assert [c["call_id"] for c in archive.calls()] == [c[0]["call_id"] for c in expected]
+    for c in expected:
+        assert archive.events(c[0]["call_id"]) == c
+    ended = {c["call_id"]: c["reason"] for c in archive.calls()}
+    assert set(ended.values()) == {expected[0][-1]["evidence"]["reason"]}
+
+
+def test_a_writer_killed_mid_stream_and_restarted_stores_every_event_once(
+        tmp_path: Path, redis_url: str, pg_url: str) -> None:  # noqa: F811
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    everything = calls(20)
+    wires = [w for c in everything for w in c]
+    xadd(r, wires[:2000])
+    cfg = writer_config(tmp_path, redis_url, pg_url, "w1")
+    first = start_writer(cfg)
+    wait_for(lambda: count(pg_url) > 0 or first.poll() is not None, "the first rows")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    assert count(pg_url) < len(wires)
+    xadd(r, wires[2000:])
+    again = start_writer(cfg)
+    wait_for(lambda: count(pg_url) == len(wires) and pending(r) == 0
+             or again.poll() is not None, "every event in PostgreSQL")
+    again.send_signal(signal.SIGTERM)
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    assert "Traceback" not in err and "assist writer w1" in out
+    assert_every_event_once(pg_url, everything)
+
+
+def test_entries_a_dead_writer_held_are_claimed_by_another(
+        redis_url: str, pg_url: str) -> None:  # noqa: F811
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    (call,) = calls(1)
+    alive = StreamWriter(r, pg_url, "alive", claim_idle=0)
+    alive.setup()
+    xadd(r, call)
+    # Read by a writer that then died: pending to it, never acknowledged.
+    r.xreadgroup(GROUP, "dead", {STREAM: ">"}, count=len(call))
+    assert pending(r) == len(call)
+    assert alive.recover() == len(call)
+    assert pending(r) == 0
+    assert_every_event_once(pg_url, [call])
+    alive.close()
+
+
+def test_duplicate_and_broken_entries_in_the_stream(
+        redis_url: str, pg_url: str, caplog) -> None:  # noqa: F811
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    (call,) = calls(1)
+    w = StreamWriter(r, pg_url, "w", batch=40)
+    w.setup()
+    xadd(r, call[:60])
+    r.xadd(STREAM, {"call": "x", "seq": "1", "agent": "", "arrival": "", "wire": "{not json"})
+    r.xadd(STREAM, {"call": "x", "seq": "1", "agent": "", "arrival": ""})
+    xadd(r, [{"call_id": "x", "seq": "one", "type": "talk.start"}])
+    xadd(r, call)  # the producer sent it all again, call.started included
+    xadd(r, call[100:])
+    while w.step():
+        pass
+    assert pending(r) == 0
+    assert_every_event_once(pg_url, [call])
+    assert w.written == len(call)
+    skipped = [x.getMessage() for x in caplog.records if "not" in x.getMessage()]
+    assert len(skipped) == 3 and not [x for x in caplog.records if x.exc_info]
+    w.close()
+
+
+def test_a_writer_with_nothing_to_talk_to_says_so(
+        tmp_path: Path, redis_url: str, pg_url: str) -> None:  # noqa: F811
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
+    for cfg, what in ((writer_config(tmp_path, redis_url, closed, "a"),
+                       "cluster.postgres_url: cannot connect to postgresql://postgres@127.0.0.1"),
+                      (writer_config(tmp_path, f"redis://127.0.0.1:{free_port()}/0", pg_url,
+                                     "b"), "cluster.redis_url: cannot reach Redis")):
+        r = subprocess.run([sys.executable, "-m", "assist", "--config", str(cfg), "run"],
+                           cwd=ROOT, text=True, capture_output=True, timeout=120)
+        assert r.returncode == 2 and what in r.stderr and "Traceback" not in r.stderr, r.stderr
