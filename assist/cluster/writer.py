@@ -150,7 +150,8 @@ class StreamWriter:
                         log.info("writer: %d pending entr(ies) written again", n)
                 self.step()
             except redis.ResponseError as e:
-                if "NOGROUP" not in str(e):
+                # NOGROUP, or UNBLOCKED when the stream vanished under a blocked read.
+                if not str(e).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
                 log.warning("writer: the consumer group was gone (Redis restarted?); made again")
                 self._group()

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +55,17 @@ class Postgres:
         return self.url(name)
 
 
-def _start() -> Iterator[Postgres]:
+class Unavailable(RuntimeError):
+    """PostgreSQL 15 cannot be started here (not installed, or no way to drop root)."""
+
+
+@contextmanager
+def running() -> Iterator[Postgres]:
+    """A server of its own in a temporary folder, stopped and removed on exit."""
     if not (BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL 15 is not installed ({BIN}/initdb missing; make system)")
+        raise Unavailable(f"PostgreSQL 15 is not installed ({BIN}/initdb missing; make system)")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("runuser is needed to start PostgreSQL as the postgres user")
+        raise Unavailable("runuser is needed to start PostgreSQL as the postgres user")
     folder = Path(tempfile.mkdtemp(prefix="assist-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
@@ -81,7 +88,15 @@ def _start() -> Iterator[Postgres]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Postgres]:
-    yield from _start()
+    try:
+        server = running()
+        pg = server.__enter__()
+    except Unavailable as e:
+        pytest.skip(str(e))
+    try:
+        yield pg
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture

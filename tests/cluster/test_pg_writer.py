@@ -180,3 +180,25 @@ def test_a_writer_with_nothing_to_talk_to_says_so(
         r = subprocess.run([sys.executable, "-m", "assist", "--config", str(cfg), "run"],
                            cwd=ROOT, text=True, capture_output=True, timeout=120)
         assert r.returncode == 2 and what in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_redis_that_restarted_empty_is_followed_again(
+        redis_url: str, pg_url: str, caplog) -> None:  # noqa: F811
+    import threading
+
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    (call,) = calls(1)
+    w = StreamWriter(r, pg_url, "w", block_ms=100)
+    w.setup()
+    xadd(r, call[:50])
+    runner = threading.Thread(target=w.run)
+    runner.start()
+    wait_for(lambda: count(pg_url) == 50, "the first events")
+    r.flushall()  # as a restart without persistence leaves it: no stream, no group
+    xadd(r, call[50:])
+    wait_for(lambda: count(pg_url) == len(call) or not runner.is_alive(), "the rest")
+    w.stop.set()
+    runner.join(timeout=30)
+    assert_every_event_once(pg_url, [call])
+    assert any("group was gone" in x.getMessage() for x in caplog.records)
+    w.close()
