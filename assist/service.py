@@ -60,7 +60,8 @@ class Service:
                                    origins=cfg.server.origins, ssl_context=ssl)
         publishers: list[Publisher] = [self.server, self.store]
         self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,
-                           transcription=self.transcription, coaching=coaching)
+                           transcription=self.transcription, coaching=coaching,
+                           per_agent=cfg.agents)
         self.sip: Any = None
         self.fork: Any = None
 

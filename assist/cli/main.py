@@ -83,7 +83,7 @@ def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
         tr = Transcription(cfg.asr, realtime=speed == 1.0)
         await tr.load()
         hub = CallHub(cfg.loop, [_Printer(args.json)], language=cfg.call.language,
-                      transcription=tr, coaching=load_coaching(cfg))
+                      transcription=tr, coaching=load_coaching(cfg), per_agent=cfg.agents)
         await replay(rec, hub, call_id, speed=speed, agent=args.agent or cfg.call.agent,
                      language=cfg.call.language, start_utc=start)
         await hub.drain()
@@ -135,6 +135,10 @@ def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
     coaching = load_coaching(cfg)
     books = f"{len(coaching.books.entries)} playbook entries" if coaching else "coaching off"
     print(f"{cfg.path}: ok ({books}, {len(cfg.trunks)} trunk(s))")
+    for agent, params in sorted(cfg.agents.items()):
+        own = [n for n in ("interruption", "pace", "anger", "silence")
+               if getattr(params, n) != getattr(cfg.loop, n)]
+        print(f"  agent {agent}: own {', '.join(own) or 'nothing (same as the service)'}")
     return 0
 
 

@@ -90,7 +90,8 @@ def main(argv: list[str], cfg: Config) -> int:
     until = _stamp(args.until, "--until") if args.until else None
     period = collect(open_archive(cfg), rules, args.agent, since, until)
     if args.cmd == "propose":
-        print(propose(period, cfg.loop.pace, cfg.loop.anger), end="")
+        params = cfg.loop_for(args.agent)
+        print(propose(period, params.pace, params.anger), end="")
         return 0
     _print(period)
     jpath, cpath = _write(period, args.out)
