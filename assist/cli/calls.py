@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -37,7 +38,8 @@ def review_url(base: str, call_id: str) -> str:
     return f"{base.rstrip('/')}/review.html?call={quote(call_id, safe='')}"
 
 
-def main(argv: list[str], store: Reads, review_base: str | None = None) -> int:
+def main(argv: list[str], open_store: Callable[[], Reads],
+         review_base: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m assist calls",
                                  description="Review stored calls and their flags.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -50,6 +52,7 @@ def main(argv: list[str], store: Reads, review_base: str | None = None) -> int:
     pg = sub.add_parser("purge", help="delete calls older than N days, transcripts included")
     pg.add_argument("--days", type=int, required=True, help="keep this many days (>= 1)")
     args = ap.parse_args(argv)
+    store = open_store()
     if args.cmd == "purge":
         if args.days < 1:
             raise UserError("--days must be 1 or more")

@@ -116,7 +116,7 @@ def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import calls
     from assist.store import open_archive
 
-    return calls.main(args.rest, open_archive(cfg), review_base=_panel_base(cfg))
+    return calls.main(args.rest, lambda: open_archive(cfg), review_base=_panel_base(cfg))
 
 
 def _panel_base(cfg: Config) -> str:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.postgresd import BIN, Postgres, _as_postgres, pg_url, postgres_server  # noqa: F401
 from helpers import START
 from stored import demo_wires, store_calls
 
@@ -17,6 +16,7 @@ from assist.events import Event
 from assist.panel.auth import Claims
 from assist.panel.review import ReviewRoutes
 from assist.store.postgres import PostgresArchive, PostgresStore
+from tests.cluster.postgresd import BIN, Postgres, _as_postgres, pg_url, postgres_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = b"k" * 32
@@ -123,7 +123,7 @@ def test_numbers_are_masked_before_they_reach_postgresql(
 
 def test_a_broken_postgres_url_is_one_clear_line(tmp_path: Path,
                                                  postgres_server: Postgres) -> None:  # noqa: F811
-    from cluster.postgresd import free_port
+    from tests.cluster.postgresd import free_port
 
     closed = config(tmp_path, "closed", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
     missing = config(tmp_path, "missing", postgres_server.url("no_such_db"))

@@ -8,39 +8,29 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
-from cluster.postgresd import free_port, pg_url, postgres_server  # noqa: F401
 from stored import demo_wires
 
+from assist.cluster.bus import RedisPublisher
 from assist.cluster.writer import GROUP, STREAM, StreamWriter
 from assist.store.postgres import PostgresArchive
+from tests.cluster import redisd
+from tests.cluster.postgresd import free_port, pg_url, postgres_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+redis_server = redisd.redis_server
+
+
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    wait_for(lambda: _pings(url), "redis-server to answer")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def _pings(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url).ping())
-    except redis.ConnectionError:
-        return False
+def redis_url(redis_server: redisd.RedisD) -> str:
+    return redis_server.url
 
 
 def wait_for(cond: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
@@ -58,13 +48,13 @@ def calls(n: int) -> list[list[dict]]:
 
 
 def xadd(r: redis.Redis, wires: list[dict]) -> None:
-    """As a tap's publisher adds them (the fields every process agreed on)."""
-    pipe = r.pipeline(transaction=False)
+    """As a tap's publisher adds them."""
+    url = "redis://{host}:{port}/{db}".format(**r.connection_pool.connection_kwargs)
+    bus = RedisPublisher(url, maxlen=1_000_000)
     for w in wires:
-        pipe.xadd(STREAM, {"call": w["call_id"], "seq": str(w["seq"]),
-                           "agent": "agent-1001", "arrival": "",
-                           "wire": json.dumps(w, ensure_ascii=False)})
-    pipe.execute()
+        bus.publish(w, agent="agent-1001", arrival=None)
+    assert bus.flush(timeout=60)
+    bus.close()
 
 
 def stored_rows(url: str) -> list[tuple[str, int]]:
@@ -157,7 +147,8 @@ def test_duplicate_and_broken_entries_in_the_stream(
     xadd(r, call[:60])
     r.xadd(STREAM, {"call": "x", "seq": "1", "agent": "", "arrival": "", "wire": "{not json"})
     r.xadd(STREAM, {"call": "x", "seq": "1", "agent": "", "arrival": ""})
-    xadd(r, [{"call_id": "x", "seq": "one", "type": "talk.start"}])
+    r.xadd(STREAM, {"call": "x", "seq": "1", "agent": "", "arrival": "",
+                    "wire": json.dumps({"call_id": "x", "seq": "one", "type": "talk.start"})})
     xadd(r, call)  # the producer sent it all again, call.started included
     xadd(r, call[100:])
     while w.step():
@@ -183,10 +174,10 @@ def test_a_writer_with_nothing_to_talk_to_says_so(
 
 
 def test_a_redis_that_restarted_empty_is_followed_again(
-        redis_url: str, pg_url: str, caplog) -> None:  # noqa: F811
+        redis_server: redisd.RedisD, pg_url: str, caplog) -> None:  # noqa: F811
     import threading
 
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
     (call,) = calls(1)
     w = StreamWriter(r, pg_url, "w", block_ms=100)
     w.setup()
@@ -194,7 +185,8 @@ def test_a_redis_that_restarted_empty_is_followed_again(
     runner = threading.Thread(target=w.run)
     runner.start()
     wait_for(lambda: count(pg_url) == 50, "the first events")
-    r.flushall()  # as a restart without persistence leaves it: no stream, no group
+    redis_server.kill()  # back without persistence: no stream, no group
+    redis_server.start()
     xadd(r, call[50:])
     wait_for(lambda: count(pg_url) == len(call) or not runner.is_alive(), "the rest")
     w.stop.set()
