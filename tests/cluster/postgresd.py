@@ -1,8 +1,9 @@
 """A real PostgreSQL 15 for the tests: initdb in a temporary folder, loopback, a free port.
 
 The server runs as the `postgres` user (it refuses root), with fsync off: the
-tests check what is written, not that it survives a power cut.  One server per
-test session; each test gets a database of its own (`pg_url`).
+tests check what is written and that it survives the server's crash, not a power
+cut.  One server per test session; each test gets a database of its own
+(`pg_url`); `own_postgres` is a server for one test to stop and start.
 """
 
 from __future__ import annotations
@@ -34,10 +35,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Unavailable(RuntimeError):
+    """PostgreSQL 15 cannot be started here (not installed, or no way to drop root)."""
+
+
 @dataclass
 class Postgres:
     folder: Path
     port: int
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data"
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
@@ -54,9 +63,20 @@ class Postgres:
         self.psql(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def start(self) -> None:
+        # fsync off: the tests stop the server, never the machine, so what a commit wrote
+        # is in the OS's cache either way.  synchronous_commit stays on: without it an
+        # acknowledged commit may not have reached even that.
+        opts = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c full_page_writes=off")
+        subprocess.run(_as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-l",
+                                    str(self.folder / "log"), "-o", opts, "-w", "-t", "120",
+                                    "start"), capture_output=True, check=True, timeout=180)
 
-class Unavailable(RuntimeError):
-    """PostgreSQL 15 cannot be started here (not installed, or no way to drop root)."""
+    def stop(self) -> None:
+        """As a crash leaves it: no shutdown checkpoint, connections cut."""
+        subprocess.run(_as_postgres(str(BIN / "pg_ctl"), "-D", str(self.data), "-m",
+                                    "immediate", "-w", "stop"), capture_output=True, timeout=120)
 
 
 @contextmanager
@@ -69,25 +89,30 @@ def running() -> Iterator[Postgres]:
     folder = Path(tempfile.mkdtemp(prefix="assist-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", free_port()
-    subprocess.run(_as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres",
-                                "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"),
-                   capture_output=True, check=True, timeout=120)
-    opts = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off")
-    subprocess.run(_as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l",
-                                str(folder / "log"), "-o", opts, "-w", "-t", "120", "start"),
-                   capture_output=True, check=True, timeout=180)
+    pg = Postgres(folder, free_port())
     try:
-        yield Postgres(folder, port)
+        subprocess.run(_as_postgres(str(BIN / "initdb"), "-D", str(pg.data), "-U", "postgres",
+                                    "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"),
+                       capture_output=True, check=True, timeout=120)
+        pg.start()
+        yield pg
     finally:
-        subprocess.run(_as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                    "-w", "stop"), capture_output=True, timeout=120)
+        pg.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Postgres]:
+    yield from _server()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Postgres]:
+    """A server for one test, which may stop and start it."""
+    yield from _server()
+
+
+def _server() -> Iterator[Postgres]:
     try:
         server = running()
         pg = server.__enter__()

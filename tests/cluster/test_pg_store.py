@@ -139,3 +139,15 @@ def test_a_broken_postgres_url_is_one_clear_line(tmp_path: Path,
     r = assist(empty, "calls", "list")
     assert r.returncode == 2 and "no calls stored there yet" in r.stderr and \
         "Traceback" not in r.stderr
+
+
+def test_run_keeps_its_call_in_postgresql(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    cfg = config(tmp_path, "run", pg_url)
+    r = assist(cfg, "run", "--once", "--fast", "--port", "0")
+    assert r.returncode == 0, r.stderr
+    assert "store: postgresql://postgres@127.0.0.1" in r.stdout
+    (call,) = PostgresArchive(pg_url).calls()
+    assert call["agent"] == "agent-1001" and call["ended_utc"] is not None
+    events = PostgresArchive(pg_url).events(call["call_id"])
+    assert [e["type"] for e in events] == [w["type"] for w in demo_wires("demo1")]
+    assert not (tmp_path / "run" / "assist.sqlite3").exists()

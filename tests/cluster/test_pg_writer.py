@@ -20,7 +20,13 @@ from assist.cluster.bus import RedisPublisher
 from assist.cluster.writer import GROUP, STREAM, StreamWriter
 from assist.store.postgres import PostgresArchive
 from tests.cluster import redisd
-from tests.cluster.postgresd import free_port, pg_url, postgres_server  # noqa: F401
+from tests.cluster.postgresd import (  # noqa: F401
+    Postgres,
+    free_port,
+    own_postgres,
+    pg_url,
+    postgres_server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -193,4 +199,30 @@ def test_a_redis_that_restarted_empty_is_followed_again(
     runner.join(timeout=30)
     assert_every_event_once(pg_url, [call])
     assert any("group was gone" in x.getMessage() for x in caplog.records)
+    w.close()
+
+
+def test_events_wait_in_redis_while_postgresql_is_down(
+        redis_url: str, own_postgres: Postgres, caplog) -> None:  # noqa: F811
+    import threading
+
+    url = own_postgres.new_database()
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    (call,) = calls(1)
+    w = StreamWriter(r, url, "w", block_ms=100)
+    w.setup()
+    runner = threading.Thread(target=w.run)
+    runner.start()
+    xadd(r, call[:50])
+    wait_for(lambda: count(url) == 50, "the first events")
+    own_postgres.stop()
+    xadd(r, call[50:])
+    wait_for(lambda: any("the batch waits in Redis" in x.getMessage() for x in caplog.records),
+             "the writer to notice")
+    assert pending(r) > 0
+    own_postgres.start()
+    wait_for(lambda: pending(r) == 0 or not runner.is_alive(), "the batch to be written")
+    w.stop.set()
+    runner.join(timeout=30)
+    assert_every_event_once(url, [call])
     w.close()
