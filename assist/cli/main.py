@@ -114,8 +114,9 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import calls
+    from assist.store import open_archive
 
-    return calls.main(args.rest, cfg.store_path, review_base=_panel_base(cfg))
+    return calls.main(args.rest, lambda: open_archive(cfg), review_base=_panel_base(cfg))
 
 
 def cmd_cluster(args: argparse.Namespace, cfg: Config) -> int:
