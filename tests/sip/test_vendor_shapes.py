@@ -64,6 +64,7 @@ def test_network_based_recording_is_refused_with_its_reason(tap):
 
 
 def test_shapes_over_one_tcp_connection(tap):
+    made = tap.server.ports.made
     uac = Uac(tap.port, "tcp", ip="127.0.0.6")
     try:
         for fixture in ("three_parts.sip", "prefixed_crossed.sip", "text_labels.sip"):
@@ -76,6 +77,9 @@ def test_shapes_over_one_tcp_connection(tap):
     finally:
         uac.close()
     assert tap.idle()
+    # Four two-stream calls in a row: ports are reused (a call's ports rest 0.5 s, so
+    # at most the first two calls need new ones), never made and destroyed per call.
+    assert tap.server.ports.made - made <= 4
 
 
 def test_an_answered_stream_without_rtp_is_reported_in_the_log(tap, caplog):
