@@ -8,9 +8,12 @@ naming the file, line and key ("assist.toml:12: pace.low: must be ...").
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +21,7 @@ from assist.asr.config import AsrParams, models_from
 from assist.audio.prosody import NucleiParams
 from assist.audio.vad import VadParams
 from assist.call.session import LoopParams
+from assist.cluster.kamailio import KamailioParams
 from assist.cluster.params import ClusterParams
 from assist.coach.coach import CoachParams
 from assist.detectors.anger import AngerParams
@@ -111,6 +115,13 @@ class Config:
     coach: CoachParams = field(default_factory=CoachParams)
     asr: AsrParams = field(default_factory=AsrParams)
     cluster: ClusterParams = field(default_factory=ClusterParams)
+    kamailio: KamailioParams = field(default_factory=KamailioParams)
+    # Per-agent detector settings ([agents."ID".pace] ...), over the service's own.
+    agents: Mapping[str, LoopParams] = field(default_factory=lambda: MappingProxyType({}))
+
+    def loop_for(self, agent: str | None) -> LoopParams:
+        """The detector settings for one agent's calls."""
+        return self.agents.get(agent or "", self.loop)
 
     @property
     def store_path(self) -> Path:
@@ -138,9 +149,13 @@ SECTIONS: dict[str, type] = {
     "asr": AsrParams,
     "fork": ForkParams,
     "cluster": ClusterParams,
+    "kamailio": KamailioParams,
 }
 LOOP_SECTIONS = ("vad", "interruption", "pace", "anger", "nuclei", "silence")
-TOP_KEYS = ("data_dir", "trunks")
+# What may differ per agent: the flags about the agent's own behaviour, and how
+# readily the customer's anger is flagged to them.  Hearing (vad, nuclei) is the line's.
+AGENT_SECTIONS = ("interruption", "pace", "anger", "silence")
+TOP_KEYS = ("data_dir", "trunks", "agents")
 
 
 def _read(p: Path) -> str:
@@ -165,6 +180,7 @@ def load(path: str | Path | None) -> Config:
         raise ConfigError(str(p), f"not valid TOML: {e}") from None
     parts: dict[str, Any] = {}
     top: dict[str, Any] = {}
+    agents: Any = {}
     for name, value in doc.items():
         if name == "fork":  # its [[fork.sources]] are checked by the fork tap's own rules
             parts["fork"] = parse_fork(value, src)
@@ -179,6 +195,8 @@ def load(path: str | Path | None) -> Config:
             from sip.trunks import parse_trunks
 
             top["trunks"] = parse_trunks(src.text, src.name)
+        elif name == "agents":
+            agents = value
         elif name == "data_dir":
             if not isinstance(value, str) or not value:
                 raise src.error((name,), "must be a non-empty path string")
@@ -186,7 +204,31 @@ def load(path: str | Path | None) -> Config:
         else:
             raise src.error((name,), unknown(name, [*SECTIONS, *TOP_KEYS], "section"))
     loop = LoopParams(**{k: parts.pop(k) for k in LOOP_SECTIONS if k in parts})
-    return Config(path=str(p), loop=loop, **parts, **top)
+    return Config(path=str(p), loop=loop, agents=_agents(agents, loop, src), **parts, **top)
+
+
+def _agents(doc: Any, loop: LoopParams, src: Source) -> Mapping[str, LoopParams]:
+    """[agents."ID".pace] and the like: each agent's tables over the service's values."""
+    if not isinstance(doc, dict):
+        raise src.error(("agents",), 'must be tables such as [agents."agent-1001".pace]')
+    out: dict[str, LoopParams] = {}
+    for agent, tables in doc.items():
+        if not agent or not isinstance(tables, dict):
+            raise src.error(("agents", agent), 'must be tables such as '
+                            f'[agents."{agent or "agent-1001"}".pace]')
+        parts: dict[str, Any] = {}
+        for name, table in tables.items():
+            if name not in AGENT_SECTIONS:
+                raise src.error(("agents", agent, name),
+                                unknown(name, AGENT_SECTIONS, "per-agent section"),
+                                key=f"agents.{agent}.{name}")
+            if not isinstance(table, dict):
+                raise src.error(("agents", agent, name), "must be a table",
+                                key=f"agents.{agent}.{name}")
+            parts[name] = build(SECTIONS[name], table, src, name, base=getattr(loop, name),
+                                prefix=("agents", agent))
+        out[agent] = dataclasses.replace(loop, **parts)
+    return MappingProxyType(out)
 
 
 def load_coaching(cfg: Config) -> Any:

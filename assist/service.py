@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
 import sys
@@ -24,7 +25,7 @@ from assist.errors import UserError
 from assist.panel.auth import issue_token, load_or_create_secret
 from assist.panel.review import ReviewRoutes
 from assist.panel.server import AssistServer, ssl_context
-from assist.store.sqlite import Store
+from assist.store import open_archive, open_store, where
 from assist.taps.replay import new_call_id, replay
 from assist.taps.wav import Recording, read_call
 
@@ -43,11 +44,7 @@ class Service:
             self.secret = load_or_create_secret(cfg.secret_path)
         except (OSError, ValueError) as e:
             raise UserError(f"panel secret: {e}") from None
-        try:
-            self.store = Store(cfg.store_path)
-        except Exception as e:
-            raise UserError(f"{cfg.store_path}: cannot open the store ({e}); check the "
-                            "data_dir setting and the folder's permissions") from None
+        self.store = open_store(cfg)
         ssl = None
         if cfg.server.tls_cert:
             try:
@@ -59,11 +56,13 @@ class Service:
         self.server = AssistServer(host or cfg.server.host,
                                    cfg.server.port if port is None else port,
                                    secret=self.secret, on_feedback=self._feedback,
-                                   routes=ReviewRoutes(cfg.store_path, self.secret),
+                                   routes=ReviewRoutes(open_archive(cfg, check=False),
+                                                      self.secret),
                                    origins=cfg.server.origins, ssl_context=ssl)
         publishers: list[Publisher] = [self.server, self.store]
         self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,
-                           transcription=self.transcription, coaching=coaching)
+                           transcription=self.transcription, coaching=coaching,
+                           per_agent=cfg.agents)
         self.sip: Any = None
         self.fork: Any = None
 
@@ -114,7 +113,12 @@ class Service:
         from sip.server import SipServer
 
         sp = self.cfg.sip
-        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, sp)
+        proxies = self.cfg.cluster.proxies
+        # Taps behind one proxy share the digest nonce key (derived from the panel secret
+        # they share), so a retried INVITE may land on any of them.
+        key = hmac.new(self.secret, b"sip digest nonce", "sha256").digest() if proxies else None
+        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, sp,
+                             proxies=proxies, nonce_key=key)
         try:
             await asyncio.to_thread(self.sip.start)
         except RuntimeError as e:
@@ -170,6 +174,10 @@ def panel_lines(svc: Service, show_tokens: bool, demo: bool) -> list[str]:
 async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
               host: str | None, port: int | None, demo: bool = True,
               show_tokens: bool | None = None) -> int:
+    if cfg.cluster.role == "writer":
+        from assist.cluster.writer import run_writer
+
+        return await run_writer(cfg)
     # With trunks or media forks configured the demo call is off unless a call is named.
     live = bool(cfg.trunks) or cfg.fork.enabled
     rec = read_call(call or DEMO_CALL) if (call or (demo and not live)) else None
@@ -179,7 +187,7 @@ async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
         show_tokens = sys.stdout.isatty()
     lines = panel_lines(svc, show_tokens, demo=rec is not None and call is None)
     print("\n".join([f"assist is running on {svc.server.url}", *lines,
-                     f"  store: {cfg.store_path}"]), flush=True)
+                     f"  store: {where(cfg)}"]), flush=True)
     if svc.sip is not None:
         sp = cfg.sip
         print(f"  SIP tap: {sp.host} udp {sp.udp_port or 'off'} tcp {sp.tcp_port or 'off'}, "

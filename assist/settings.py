@@ -230,17 +230,21 @@ def located(err: ConfigError, src: Source) -> ConfigError:
 
 
 def build(cls: type, table: Mapping[str, Any], src: Source, section: str,
-          given: Mapping[str, Any] | None = None) -> Any:
+          given: Mapping[str, Any] | None = None, *, base: Any = None,
+          prefix: tuple[str, ...] = ()) -> Any:
     """`cls` from the parsed TOML table `[section]`: numbers and lists coerced, unknown
     keys refused.  `given` are fields the caller already made from the table (e.g.
-    paths resolved against the file's folder)."""
+    paths resolved against the file's folder).  With `base`, the table overrides that
+    object's values (a per-agent table over the service's); `prefix` is where the table
+    sits in the file (("agents", "a1") for [agents.a1.pace])."""
     given = given or {}
-    path = (section,)
+    path = (*prefix, section)
+    shown = ".".join(path)
     table_rules = rules(cls)
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
         if key not in table_rules:
-            raise src.error((*path, key), unknown(key, table_rules), key=f"{section}.{key}")
+            raise src.error((*path, key), unknown(key, table_rules), key=f"{shown}.{key}")
         if key in given:
             continue
         kind = table_rules[key].kind
@@ -250,6 +254,11 @@ def build(cls: type, table: Mapping[str, Any], src: Source, section: str,
             value = tuple(value)
         kwargs[key] = value
     try:
+        if base is not None:
+            return dataclasses.replace(base, **kwargs, **given)
         return cls(**kwargs, **given)
     except ConfigError as e:
+        if prefix:  # e.where is "section.key"; the agent id may hold dots itself
+            raise src.error((*prefix, *e.where.split(".")), e.message,
+                            key=".".join((*prefix, e.where))) from None
         raise located(e, src) from None

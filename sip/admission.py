@@ -2,6 +2,10 @@
 
 Pure: no pjsua2, no sockets; the clock and the number of calls in progress are
 arguments.  Rules, in order:
+0. An INVITE from a SIP proxy in front of the taps (Kamailio) is judged by the
+   source the proxy vouches for in `X-Assist-Source`, never by the proxy's own
+   address; from anyone else that header is ignored.  The proxy removes any copy
+   the sender put in, so a peer cannot choose its own source.
 1. The source address (and transport, from the top Via) must match a trunk: else 403.
 2. A trunk with credentials checks digest authentication: 401/403/400.
 3. A process at its call limit refuses with 486.
@@ -11,13 +15,16 @@ arguments.  Rules, in order:
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from sip import digest
 from sip.forked import Leg, leg_from
 from sip.message import Refusal, SipMessage, parse_message, parse_sdp, split_multipart
 from sip.siprec import TapPlan, mask, plan
-from sip.trunks import Trunk, match_trunk
+from sip.trunks import TRANSPORTS, Trunk, match_trunk
+
+SOURCE_HEADER = "X-Assist-Source"  # "ADDRESS;transport=udp|tcp", set by the proxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +48,19 @@ class Admission:
 
 
 class Gate:
-    def __init__(self, trunks: tuple[Trunk, ...], nonce_key: bytes, max_calls: int) -> None:
+    def __init__(self, trunks: tuple[Trunk, ...], nonce_key: bytes, max_calls: int,
+                 proxies: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.trunks = trunks
-        self.nonce_key = nonce_key  # nonces die with the process: by design
+        # Random per process unless the taps behind one proxy share it, so that a
+        # nonce one tap issued is good on the tap the retried INVITE reaches.
+        self.nonce_key = nonce_key
         self.max_calls = max_calls
+        self.proxies = frozenset(ipaddress.ip_address(p) for p in proxies)
 
     def admit(self, raw: bytes | str, src: str, active: int, now: float) -> Admission:
         """Decide, or raise `Refusal` (its `trunk` names the trunk once one matched)."""
         msg = parse_message(raw)
-        host = src.rsplit(":", 1)[0].strip("[]")
-        via = (msg.header("via") or "").upper()
-        transport = "tcp" if "/TCP" in via else "udp"
+        host, transport = self.source(msg, src)
         trunk = match_trunk(self.trunks, host, transport)
         if trunk is None:
             raise Refusal(403, f"source {host} ({transport}) is not allowed by any trunk")
@@ -60,6 +69,46 @@ class Gate:
         except Refusal as r:
             r.trunk = trunk.name
             raise
+
+    def source(self, msg: SipMessage, src: str) -> tuple[str, str]:
+        """The address and transport the INVITE is judged by."""
+        host = src.rsplit(":", 1)[0].strip("[]")
+        if not self._is_proxy(host):
+            via = (msg.header("via") or "").upper()
+            return host, "tcp" if "/TCP" in via else "udp"
+        vouched = msg.all(SOURCE_HEADER)
+        if len(vouched) != 1:
+            raise Refusal(403, f"INVITE from proxy {host} with {len(vouched)} {SOURCE_HEADER} "
+                          "headers: the proxy must put in exactly one, naming the sender")
+        address, _, params = vouched[0].partition(";")
+        transport = "udp"
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "transport":
+                transport = value.strip().lower()
+        try:
+            ipaddress.ip_address(address.strip().strip("[]"))
+        except ValueError:
+            raise Refusal(403, f"proxy {host}: {SOURCE_HEADER} {address.strip()!r} is not "
+                          "an IP address") from None
+        if transport not in TRANSPORTS or transport == "any":
+            raise Refusal(403, f"proxy {host}: {SOURCE_HEADER} transport {transport!r} is "
+                          "not udp or tcp")
+        return address.strip().strip("[]"), transport
+
+    def who(self, raw: bytes | str, src: str) -> str:
+        """The sender for the log: through a proxy, the address it vouches for."""
+        if not self._is_proxy(src.rsplit(":", 1)[0].strip("[]")):
+            return src
+        vouched = parse_message(raw).all(SOURCE_HEADER)
+        first = vouched[0].partition(";")[0].strip() if vouched else "?"
+        return f"{first[:64]} via proxy {src}"
+
+    def _is_proxy(self, host: str) -> bool:
+        try:
+            return bool(self.proxies) and ipaddress.ip_address(host) in self.proxies
+        except ValueError:
+            return False
 
     def _admit(self, msg: SipMessage, raw: bytes | str, trunk: Trunk, host: str, active: int,
                now: float) -> Admission:  # fmt: skip

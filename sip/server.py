@@ -53,12 +53,16 @@ class _Endpoint(pj.Endpoint):
 
 class SipServer:
     def __init__(self, trunks: tuple[Trunk, ...], loop: asyncio.AbstractEventLoop,
-                 sink: CallSink, settings: SipSettings | None = None) -> None:  # fmt: skip
+                 sink: CallSink, settings: SipSettings | None = None, *,
+                 proxies: tuple[str, ...] = (), nonce_key: bytes | None = None) -> None:
+        """`proxies`: addresses of the SIP proxies in front (their X-Assist-Source is
+        trusted); `nonce_key`: shared by the taps behind one proxy, else random."""
         self.trunks = trunks
         self.loop = loop
         self.settings = settings or SipSettings()
         self._calls: dict[int, TapCall] = {}
-        self.gate = Gate(trunks, secrets.token_bytes(32), self.settings.max_calls)
+        self.gate = Gate(trunks, nonce_key or secrets.token_bytes(32), self.settings.max_calls,
+                         proxies)  # fmt: skip
         self.taps = Taps(trunks, loop, sink, self.settings.clock_rate, self._calls)
         self.refused: dict[int, int] = {}  # status -> count, for operators and tests
         self._sip = SipThread(self.settings, _Endpoint, self._setup, self.taps.tick,
@@ -113,7 +117,7 @@ class SipServer:
                               "run more processes behind a dispatcher")  # fmt: skip
             self.gate.admit(raw, src, self.active_calls(), time.time())
         except Refusal as r:
-            self._count_refusal(src, r.status, r.reason, r.trunk)
+            self._count_refusal(self.gate.who(raw, src), r.status, r.reason, r.trunk)
             return r.status, r.reason, (("Warning", warning(r.reason)), *r.headers)
         return None
 
@@ -150,7 +154,7 @@ class SipServer:
             reason = f"internal error: {type(exc).__name__}"
             self._sip.call_soon(lambda: self._refuse(ref, 500, reason))
             return
-        self._accept(call, adm, src)
+        self._accept(call, adm, self.gate.who(raw, src))
 
     def _accept(self, call: TapCall, adm: Admission, src: str) -> None:
         if adm.trunk.auth:

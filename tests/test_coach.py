@@ -64,6 +64,17 @@ def test_a_new_anger_level_replaces_the_card_of_the_old_one():
     assert on_screen == [angry.evidence["id"]]
 
 
+def test_anger_rising_again_takes_the_settled_card_off_even_while_its_own_cools_down():
+    loop = Loop()
+    loop.feed([anger(20.0, "angry", "tense", 0.8)])
+    (settled,) = loop.feed([anger(40.0, "calm", "angry", 0.2)])
+    assert [c["id"] for c in loop.coach.active(41.0)] == [settled.evidence["id"]]
+    # Angry again 50 s after the first angry card: that card cools down (60 s), so no
+    # new card; "the customer has settled" must not stay on screen all the same.
+    assert loop.feed([anger(70.0, "angry", "calm", 0.8)]) == []
+    assert loop.coach.active(70.5) == []
+
+
 def test_interruption_then_pause_before_answering():
     loop = Loop()
     got = loop.feed([

@@ -202,3 +202,31 @@ def test_the_example_has_no_key_the_config_does_not_know() -> None:
     for section, table in doc.items():
         if section in SECTIONS:
             assert set(table) <= set(rules(SECTIONS[section])), section
+
+
+def test_an_agent_s_tables_override_the_service_s_for_that_agent(tmp_path: Path) -> None:
+    p = tmp_path / "a.toml"
+    p.write_text('[pace]\nhigh = 1.7\n\n[agents."agent-1001".pace]\nlow = 0.5\n\n'
+                 '[agents."ops.7".anger]\ntense_on = 0.6\n', encoding="utf-8")
+    cfg = load(p)
+    assert (cfg.loop_for("agent-1001").pace.low, cfg.loop_for("agent-1001").pace.high) == (0.5,
+                                                                                            1.7)
+    assert cfg.loop_for("ops.7").anger.tense_on == 0.6
+    assert cfg.loop_for("ops.7").pace == cfg.loop.pace  # what the agent did not set
+    assert cfg.loop_for("someone-else") == cfg.loop and cfg.loop_for(None) == cfg.loop
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ('[agents."a1".pace]\nhigh = 9.0\n', "a.toml:2: agents.a1.pace.high: must be"),
+    ('[agents."a.1".anger]\nangry_onn = 0.7\n', "a.toml:2: agents.a.1.anger.angry_onn: unknown"),
+    ('[agents."a1".vad]\nmode = 1\n', "a.toml:1: agents.a1.vad: unknown per-agent section"),
+    ('[agents]\na1 = 3\n', "agents.a1: must be tables"),
+    ('agents = 3\n', "a.toml:1: agents: must be tables"),
+])
+def test_a_broken_agent_table_names_file_line_and_key(tmp_path: Path, text: str,
+                                                      expect: str) -> None:
+    p = tmp_path / "a.toml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load(p)
+    assert expect in str(e.value)

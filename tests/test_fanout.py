@@ -190,3 +190,16 @@ def test_a_removed_link_gets_nothing_more() -> None:
     assert not link.outbox.cursors
     f.pub("c", "talk.start", "customer", onset=1.0)
     assert len(link.outbox) == 0
+
+
+def test_a_floor_opened_after_a_call_ended_still_lists_it() -> None:
+    f = Floor()
+    f.call("done", events=2)
+    f.pub("done", "interruption", "agent", onset=1.0, overlap=1.2, min_overlap=1.0)
+    f.pub("done", "call.ended", agent="1001", duration=9.0, reason="hangup")
+    sup, agent = f.link(SUPERVISOR), f.link()
+    f.fanout.resume(sup, {}, [])
+    f.fanout.resume(agent, {}, [])
+    floor = [m["event"] for m in sent(sup)]
+    assert [e["type"] for e in floor] == ["call.started", "interruption", "call.ended"]
+    assert sent(agent) == []  # an agent's panel opens on their live call, not old ones

@@ -175,6 +175,39 @@ def test_transcription_off_is_said_with_its_reason():
     run(go())
 
 
+def test_a_card_leaves_when_the_state_that_raised_it_is_outdated():
+    from assist.events import Event
+    from assist.panel.demo import _anger, _card
+
+    c = "c-again"
+    script = [
+        Event("call.started", c, 0.0, None, {"agent": "1001", "language": "zh-CN",
+                                             "sample_rate": 8000, "source": "test"}),
+        Event("anger", c, 20.0, "customer", _anger("angry", "tense", 0.8)),
+        Event("suggestion", c, 20.1, "agent", _card("s-calm-1", 90, "我向您道歉", "anger", 20.0,
+                                                    "customer angry", 60.0)),
+        Event("anger", c, 40.0, "customer", _anger("calm", "angry", 0.2)),
+        Event("suggestion", c, 40.1, "agent", _card("s-settled-1", 50, "我们来看解决方案",
+                                                    "anger", 40.0, "customer calm", 60.0)),
+        # Angry again while the angry card cools down: no new card, and the "settled"
+        # card must not stay on screen.
+        Event("anger", c, 45.0, "customer", _anger("angry", "calm", 0.8)),
+    ]
+
+    async def go():
+        async with stack() as (server, page):
+            pg = await page(token(), paused=True)
+            step = publisher(server, script, "1001")
+            step(lambda w: w["evidence"].get("id") == "s-settled-1")
+            await pg.wait_for_selector(".card[data-id=s-settled-1]")
+            assert await pg.locator(".card[data-id=s-calm-1]").count() == 0
+            step(lambda w: w["t"] == 45.0)
+            await pg.wait_for_selector(".card[data-id=s-settled-1]", state="detached")
+            assert await pg.get_attribute("[data-test=mood]", "data-level") == "angry"
+
+    run(go())
+
+
 def test_an_agent_token_never_sees_another_agents_call():
     async def go():
         async with stack() as (server, page):

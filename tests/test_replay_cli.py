@@ -79,3 +79,20 @@ def test_bad_input_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path, interru
     assert r.returncode != 0
     assert expect in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_an_agent_s_own_settings_apply_to_their_calls_only(interrupted_call, tmp_path) -> None:
+    # The agent overlaps the customer for 2 s: flagged under the service's 1 s, not for
+    # the agent whose own table asks for 3 s (say, after a reviewed QA proposal).
+    cfg = tmp_path / "assist.toml"
+    cfg.write_text('[agents."agent-7".interruption]\nmin_overlap = 3.0\n', encoding="utf-8")
+    call = interrupted_call()
+
+    def types(agent: str) -> list[str]:
+        r = assist("--config", str(cfg), "replay", str(call), "--json", "--fast",
+                   "--agent", agent)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(line)["type"] for line in r.stdout.splitlines()]
+
+    assert "interruption" in types("agent-8")
+    assert "interruption" not in types("agent-7")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -50,8 +50,10 @@ class CallHub:
     def __init__(self, params: LoopParams, publishers: list[Publisher], *,
                  language: str = "zh-CN", clock: Callable[[], datetime] | None = None,
                  transcription: TranscriptionStart | None = None,
-                 coaching: Coaching | None = None) -> None:
+                 coaching: Coaching | None = None,
+                 per_agent: Mapping[str, LoopParams] | None = None) -> None:
         self._params = params
+        self._per_agent = per_agent or {}  # agents with settings of their own
         self._publishers = publishers
         self._language = language
         self._now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
@@ -73,7 +75,8 @@ class CallHub:
         coach = None
         if self.coaching is not None:
             coach = self.coaching.for_call(call_id, language, start_utc)
-        session = CallSession(call_id, rate, self._params, start_utc=start_utc,
+        params = self._per_agent.get(agent or "", self._params)
+        session = CallSession(call_id, rate, params, start_utc=start_utc,
                               emit=lambda wire, event: self._publish(session, wire, event),
                               agent=agent, language=language, source=source, tap=meta,
                               coach=coach, transcription=self.transcription)

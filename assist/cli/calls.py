@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import quote
 
 from assist.errors import UserError
-from assist.store.sqlite import Archive, purge
+from assist.store.base import Reads
 
 FLAGS = ("interruption", "pace.drift", "anger", "phrase", "suggestion", "feedback",
          "transcript.final", "call.started", "call.ended")
-
-
-def _open(path: Path) -> Archive:
-    if not path.exists():
-        raise UserError(f"{path}: no store yet; `python -m assist run` creates it")
-    store = Archive(path)
-    try:
-        store.calls()
-    except sqlite3.DatabaseError as e:
-        raise UserError(f"{path}: not a readable store ({e})") from None
-    return store
 
 
 def _line(e: dict) -> str:
@@ -50,7 +38,8 @@ def review_url(base: str, call_id: str) -> str:
     return f"{base.rstrip('/')}/review.html?call={quote(call_id, safe='')}"
 
 
-def main(argv: list[str], store_path: Path, review_base: str | None = None) -> int:
+def main(argv: list[str], open_store: Callable[[], Reads],
+         review_base: str | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m assist calls",
                                  description="Review stored calls and their flags.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -63,13 +52,13 @@ def main(argv: list[str], store_path: Path, review_base: str | None = None) -> i
     pg = sub.add_parser("purge", help="delete calls older than N days, transcripts included")
     pg.add_argument("--days", type=int, required=True, help="keep this many days (>= 1)")
     args = ap.parse_args(argv)
-    store = _open(store_path)
+    store = open_store()
     if args.cmd == "purge":
         if args.days < 1:
             raise UserError("--days must be 1 or more")
         cutoff = datetime.now(UTC) - timedelta(days=args.days)
         stamp = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        n = purge(store_path, stamp)
+        n = store.purge(stamp)
         print(f"deleted {n} call(s) started before {stamp}")
         return 0
     if args.cmd == "list":
@@ -82,7 +71,7 @@ def main(argv: list[str], store_path: Path, review_base: str | None = None) -> i
         return 0
     events = store.events(args.call_id)
     if not events:
-        raise UserError(f"no call {args.call_id!r} in {store_path}; "
+        raise UserError(f"no call {args.call_id!r} in {store.where}; "
                         "`python -m assist calls list` shows them")
     for e in events:
         if args.json:

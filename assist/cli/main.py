@@ -83,7 +83,7 @@ def cmd_replay(args: argparse.Namespace, cfg: Config) -> int:
         tr = Transcription(cfg.asr, realtime=speed == 1.0)
         await tr.load()
         hub = CallHub(cfg.loop, [_Printer(args.json)], language=cfg.call.language,
-                      transcription=tr, coaching=load_coaching(cfg))
+                      transcription=tr, coaching=load_coaching(cfg), per_agent=cfg.agents)
         await replay(rec, hub, call_id, speed=speed, agent=args.agent or cfg.call.agent,
                      language=cfg.call.language, start_utc=start)
         await hub.drain()
@@ -114,8 +114,15 @@ def cmd_token(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cli import calls
+    from assist.store import open_archive
 
-    return calls.main(args.rest, cfg.store_path, review_base=_panel_base(cfg))
+    return calls.main(args.rest, lambda: open_archive(cfg), review_base=_panel_base(cfg))
+
+
+def cmd_cluster(args: argparse.Namespace, cfg: Config) -> int:
+    from assist.cluster import cli
+
+    return cli.main(args.rest, cfg)
 
 
 def _panel_base(cfg: Config) -> str:
@@ -134,6 +141,10 @@ def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
     coaching = load_coaching(cfg)
     books = f"{len(coaching.books.entries)} playbook entries" if coaching else "coaching off"
     print(f"{cfg.path}: ok ({books}, {len(cfg.trunks)} trunk(s))")
+    for agent, params in sorted(cfg.agents.items()):
+        own = [n for n in ("interruption", "pace", "anger", "silence")
+               if getattr(params, n) != getattr(cfg.loop, n)]
+        print(f"  agent {agent}: own {', '.join(own) or 'nothing (same as the service)'}")
     return 0
 
 
@@ -156,6 +167,7 @@ PASSTHROUGH = (
     ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
     ("qa", "QA scorecards (qa report --agent ID --since DATE | qa propose | qa check)", cmd_qa),
     ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
+    ("cluster", "render engine configs (cluster kamailio-cfg --out DIR)", cmd_cluster),
 )
 
 

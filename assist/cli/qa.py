@@ -8,12 +8,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assist.cli.calls import _open
 from assist.config import Config
 from assist.errors import UserError
 from assist.qa.period import Period, collect
 from assist.qa.propose import propose
 from assist.qa.rules import DEFAULT_RULES, load_rules
+from assist.store import open_archive
 
 
 def _stamp(text: str, flag: str) -> str:
@@ -88,9 +88,10 @@ def main(argv: list[str], cfg: Config) -> int:
     rules = load_rules(args.rules)
     since = _stamp(args.since, "--since")
     until = _stamp(args.until, "--until") if args.until else None
-    period = collect(_open(cfg.store_path), rules, args.agent, since, until)
+    period = collect(open_archive(cfg), rules, args.agent, since, until)
     if args.cmd == "propose":
-        print(propose(period, cfg.loop.pace, cfg.loop.anger), end="")
+        params = cfg.loop_for(args.agent)
+        print(propose(period, params.pace, params.anger), end="")
         return 0
     _print(period)
     jpath, cpath = _write(period, args.out)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from assist.errors import ConfigError
-from assist.settings import check_fields, choice, number, strings, text
+from assist.settings import Rule, check_fields, choice, number, rule, text
 
 ROLES = ("embedded", "tap", "analysis", "gateway", "writer")
+
+
+def _ip(v: object) -> bool:
+    try:
+        ipaddress.ip_address(str(v))
+    except ValueError:
+        return False
+    return isinstance(v, str)
+
+
+_IPS = Rule(tuple, "a list of IP addresses such as [\"10.0.0.5\"]",
+            lambda v: all(_ip(x) for x in v), (("10.0.0.0/8",), ("kamailio",)))
 
 
 def _url(schemes: tuple[str, ...]) -> object:
@@ -32,7 +45,7 @@ class ClusterParams:
     stream_maxlen: int = number(20_000, 100, 10_000_000)
     # Addresses of the SIP proxies (Kamailio) in front of the taps: INVITEs from
     # these are judged by the source the proxy vouches for, not the proxy's own.
-    proxies: tuple[str, ...] = strings(want="a list of IP addresses")
+    proxies: tuple[str, ...] = rule((), _IPS)
 
     def __post_init__(self) -> None:
         check_fields(self, "cluster")

@@ -68,6 +68,7 @@ class Coach:
         self._fired: dict[str, int] = {}  # entry id -> times shown (rotates phrasings)
         self._issued: dict[str, str] = {}  # suggestion id -> entry id
         self._streak: dict[str, int] = {}  # entry id -> matching finals in a row
+        self._outdated: list[str] = []  # cards the current state event took off
         self._n = 0
 
     def _set_language(self, language: str) -> None:
@@ -92,6 +93,13 @@ class Coach:
             text = normalize(str(event.evidence.get("text", "")), self.language)
         hour = self._hour(event)
         streaks = self._count_streaks(event, text, hour)
+        if event.type in STATE_TYPES:
+            # A new state (calm -> tense -> angry) outdates the cards the old state raised,
+            # whether or not it raises one of its own (its entry may be cooling down);
+            # the panel drops them on the state event too.
+            self._outdated = [c.id for c in self._active
+                              if c.evidence["reason"]["type"] == event.type]
+            self._active = [c for c in self._active if c.id not in self._outdated]
         out: list[Event] = []
         for entry in self._entries:
             if len(out) >= self.params.per_event:
@@ -165,10 +173,7 @@ class Coach:
             return None
         replaces: list[str] = []
         if event.type in STATE_TYPES:
-            # A new state (calm -> tense -> angry) outdates the card the old state raised.
-            for old in [c for c in self._active if c.evidence["reason"]["type"] == event.type]:
-                self._active.remove(old)
-                replaces.append(old.id)
+            replaces, self._outdated = self._outdated, []
         if len(self._active) >= self.params.max_active:
             weakest = min(self._active, key=lambda c: (c.entry.priority, c.shown))
             if weakest.entry.priority >= entry.priority:

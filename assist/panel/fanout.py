@@ -85,8 +85,11 @@ class Fanout:
             for call_id in opened:
                 if call_id in self.calls and len(link.opened) < self.max_opened:
                     self._mark_open(link, call_id)
+        floor = link.claims.role == "supervisor"
         for call in self.visible(link):
-            if call.call_id not in last_seen and not call.active:
+            # An agent's panel starts from their live call; a floor opened after a call
+            # ended still shows it among the calls that just ended (floor events only).
+            if call.call_id not in last_seen and not call.active and not floor:
                 continue
             link.outbox.catch_up(Cursor(call, last_seen.get(call.call_id, 0),
                                         self._types_for(link, call.call_id)))

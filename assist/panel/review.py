@@ -24,6 +24,7 @@ from assist.detectors.lexicon import lexical_cues
 from assist.panel.auth import Claims, TokenError, verify_token
 from assist.qa.rules import Rules, load_rules
 from assist.qa.score import SCORED_TYPES, score_events
+from assist.store.base import Reads
 from assist.store.sqlite import Archive
 
 PREFIX = "/api/"
@@ -31,9 +32,9 @@ TREND_CALLS = 50
 
 
 class ReviewRoutes:
-    def __init__(self, store_path: str | Path, secret: bytes, *, rules: Rules | None = None,
+    def __init__(self, store: Reads | str | Path, secret: bytes, *, rules: Rules | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.archive = Archive(store_path)
+        self.archive = store if isinstance(store, Reads) else Archive(store)
         self._secret = secret
         self.rules = rules or load_rules()
         self._clock = clock

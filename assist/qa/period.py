@@ -14,7 +14,7 @@ from typing import Any
 
 from assist.qa.rules import Rules
 from assist.qa.score import SCORED_TYPES, Scorecard, score_events
-from assist.store.sqlite import Archive
+from assist.store.base import Reads
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Period:
                 "rules": rules, "feedback": self.feedback}
 
 
-def collect(archive: Archive, rules: Rules, agent: str, since: str,
+def collect(archive: Reads, rules: Rules, agent: str, since: str,
             until: str | None = None) -> Period:
     period = Period(agent, since, until)
     feedback: dict[str, dict[str, int]] = {}

@@ -1,7 +1,8 @@
 """Per-agent threshold proposals from what the agent did with the cards.
 
 Rules:
-- Nothing is changed: the proposal is TOML text for an admin to read and apply.
+- Nothing is changed: the proposal is TOML text for an admin to read and paste into
+  the config, as that agent's own tables ([agents."ID".pace], [agents."ID".anger]).
 - Only a flag kind with at least `min_cards` cards in the period is considered.
 - Pace: when the agent dismissed at least `dismiss_share` of the pace cards, widen the
   band's factor on the side the agent drifts to, to just beyond the agent's own
@@ -13,6 +14,7 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from assist.detectors.anger import AngerParams
 from assist.detectors.pace import PaceParams
@@ -21,6 +23,13 @@ from assist.qa.period import Period
 MIN_CARDS = 5
 DISMISS_SHARE = 0.6
 ANGER_STEP = 0.05
+
+
+def _key(agent: str) -> str:
+    """The agent id as a TOML key: bare where TOML allows, else quoted."""
+    if agent and all(c.isascii() and (c.isalnum() or c in "-_") for c in agent):
+        return agent
+    return json.dumps(agent, ensure_ascii=False)  # JSON's escapes are TOML's
 
 
 def _median(pairs: list[tuple[float, float]]) -> float | None:
@@ -42,6 +51,8 @@ def _dismissed(period: Period, kind: str) -> tuple[int, float] | None:
 
 
 def propose(period: Period, pace: PaceParams, anger: AngerParams) -> str:
+    """`pace` and `anger` are the agent's settings today (their own, else the service's)."""
+    table = f"[agents.{_key(period.agent)}"
     lines = [f"# Proposal for agent {period.agent}, from {len(period.cards)} call(s) since "
              f"{period.since}.", "# Review before applying; nothing was changed."]
     seen = _dismissed(period, "pace.drift")
@@ -58,7 +69,7 @@ def propose(period: Period, pace: PaceParams, anger: AngerParams) -> str:
             lines += ["", f"# {share:.0%} of {n} pace cards dismissed; the agent's median rate is "
                       f"{median:.0f}/min against a band of {pace.target * pace.low:.0f}-"
                       f"{pace.target * pace.high:.0f}.",
-                      "[pace]", f"low = {new.low}", f"high = {new.high}"]
+                      f"{table}.pace]", f"low = {new.low}", f"high = {new.high}"]
     seen = _dismissed(period, "anger")
     if seen and seen[1] >= DISMISS_SHARE:
         n, share = seen
@@ -70,7 +81,8 @@ def propose(period: Period, pace: PaceParams, anger: AngerParams) -> str:
                 angry_on=round(anger.angry_on + step, 3),
                 angry_off=round(anger.angry_off + step, 3))
             lines += ["", f"# {share:.0%} of {n} anger cards dismissed: less sensitive by {step}.",
-                      "[anger]", f"tense_on = {new_a.tense_on}", f"tense_off = {new_a.tense_off}",
+                      f"{table}.anger]", f"tense_on = {new_a.tense_on}",
+                      f"tense_off = {new_a.tense_off}",
                       f"angry_on = {new_a.angry_on}", f"angry_off = {new_a.angry_off}"]
     if len(lines) == 2:
         lines.append(f"# No change proposed: fewer than {MIN_CARDS} cards of a kind, or the "

@@ -56,6 +56,7 @@ export function apply(c, ev, wallNow = 0) {
       break;
     case "anger":
       c.anger = { level: e.level, score: e.score, previous: e.previous, t: ev.t, seq: ev.seq };
+      outdate(c, "anger");
       if (LEVELS.indexOf(e.level) > LEVELS.indexOf(c.worst)) c.worst = e.level;
       if (typeof e.score === "number") pushScore(c, ev.t, e.score);
       break;
@@ -64,6 +65,7 @@ export function apply(c, ev, wallNow = 0) {
       if (c.drift && c.pace.cpm >= c.pace.band[0] && c.pace.cpm <= c.pace.band[1]) c.drift.over = ev.t;
       break;
     case "pace.drift":
+      outdate(c, "pace.drift");
       c.drift = { cpm: e.cpm, target: e.target ?? 120, direction: e.direction, kind: e.kind, t: ev.t, over: null, seq: ev.seq };
       c.drifts.add(e.direction === "slow" ? "slow" : "fast");
       break;
@@ -103,6 +105,14 @@ export function apply(c, ev, wallNow = 0) {
     default: break; // unknown types are ignored by design
   }
   return c;
+}
+
+// A new state of a flag outdates the cards its old state raised (the coach drops them
+// too), even when the new state raises no card of its own.
+function outdate(c, type) {
+  for (const s of c.suggestions.values()) {
+    if (s.reasonType === type && s.state === "open") s.state = "replaced";
+  }
 }
 
 function pushScore(c, t, score) {
