@@ -54,7 +54,7 @@ class AngerParams:
     accept_below: float = number(0.55, 0.0, 1.0)
     model: str = text("", "a weights file path (empty: the one shipped)")
     # added per cue weight unit, decays with smoothing (0.85 of cues: tense)
-    lexical_weight: float = number(0.3, 0.0, 5.0)
+    lexical_weight: float = number(0.35, 0.0, 5.0)
 
     def __post_init__(self) -> None:
         check_fields(self, "anger")
