@@ -178,7 +178,7 @@ def test_the_floor_shows_what_each_call_went_through_and_rows_open_it(demo):
         async with playwright.async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pg, errors = await open_page(browser, server, token("supervisor", None), 1366)
-            # One call finished (it went angry, then eased to tense before it ended) and
+            # One call finished (it went angry and stayed so until it ended) and
             # another agent's is still on, with the same events up to its interruption.
             for e in demo:
                 server.publish(e, agent=AGENT, arrival=None)

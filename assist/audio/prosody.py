@@ -24,6 +24,14 @@ PITCH_MAX_HZ = 420.0
 VOICING_THRESHOLD = 0.45
 HIGH_BAND_HZ = 1000.0
 PITCH_WITHIN_DB = 25.0  # dB under the spurt's loudest frame
+ENVELOPE_BANDS = 8
+# Per spurt, from its loud frames: spectral envelope (mel-band dB relative to the
+# frame's own energy, as cepstral-like cosine terms c1-c4 and a tilt in dB per band),
+# pitch top (90th percentile, semitones re 100 Hz), pitch movement (median semitones a
+# second between voiced frames), energy movement (median dB between frames), level
+# range (90th minus 10th percentile dB) and the strength of voicing.
+VOICE_KEYS = ("c1", "c2", "c3", "c4", "tilt", "ptop", "pmove", "emove", "erange",
+              "strength")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +42,10 @@ class FrameFeatures:
     high_ratio: float
     sub_db: tuple[float, float]  # two 10 ms intensities (dB)
     bands: tuple[float, float] = (0.0, 0.0)  # energy shares 500-1000 Hz, 2000-3800 Hz
+    # Log energies (dB) of ENVELOPE_BANDS mel-spaced bands over 100-3800 Hz, and the
+    # strength of the pitch peak (normalised autocorrelation, 0 when unvoiced).
+    envelope: tuple[float, ...] = ()
+    strength: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,8 @@ class SpurtFeatures:
     # spread of frame levels (dB), neither of which a line's gain moves.
     bands: tuple[float, float] = (0.0, 0.0)
     level_sd: float = 0.0
+    # Voice shape for anger, VOICE_KEYS in order (none moves with a line's gain).
+    voice: tuple[float, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -83,6 +97,11 @@ class FrameAnalyzer:
         self._speech_band = (freqs >= 80.0) & (freqs <= 3800.0)
         self._low_mid = (freqs >= 500.0) & (freqs < 1000.0)
         self._top = (freqs >= 2000.0) & (freqs <= 3800.0)
+        mel = np.linspace(_mel(100.0), _mel(3800.0), ENVELOPE_BANDS + 1)
+        edges = 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+        # one row per band: which bins it sums (rectangular bands: the cheapest filter)
+        self._env = np.array([(freqs >= lo) & (freqs < hi) for lo, hi in
+                              zip(edges[:-1], edges[1:], strict=True)], dtype=np.float64)
         self._prev = np.zeros(frame_len, dtype=np.float64)
 
     def feed(self, pcm: np.ndarray) -> FrameFeatures:
@@ -100,21 +119,23 @@ class FrameAnalyzer:
         power = spec.real**2 + spec.imag**2
         band = float(power[self._speech_band].sum())
         high = float(power[self._high & self._speech_band].sum())
-        pitch = self._pitch(power)
+        pitch, strength = self._pitch(power)
+        env = 10.0 * np.log10(self._env @ power + 1e-3)
         shares = ((float(power[self._low_mid].sum()) / band, float(power[self._top].sum()) / band)
                   if band > 0 else (0.0, 0.0))
         return FrameFeatures(_db(ms / 32768.0**2), ms, pitch, high / band if band > 0 else 0.0,
-                             sub, shares)
+                             sub, shares, tuple(env.tolist()), strength)
 
-    def _pitch(self, power: np.ndarray) -> float:
+    def _pitch(self, power: np.ndarray) -> tuple[float, float]:
+        """Pitch (Hz, 0 when unvoiced) and the strength of its autocorrelation peak."""
         r = np.fft.irfft(power, self._nfft)
         if r[0] <= 0:
-            return 0.0
+            return 0.0, 0.0
         lo, hi = self._lag_lo, self._lag_hi
         norm = r[lo:hi] / r[0] / self._rw[lo:hi]
         k = int(np.argmax(norm))
         if norm[k] < VOICING_THRESHOLD:
-            return 0.0
+            return 0.0, 0.0
         # Parabolic interpolation around the peak for a sub-sample lag.
         lag = float(lo + k)
         if 0 < k < len(norm) - 1:
@@ -122,7 +143,48 @@ class FrameAnalyzer:
             denom = a - 2 * b + c
             if denom < 0:
                 lag += 0.5 * (a - c) / denom
-        return self.rate / lag
+        return self.rate / lag, float(min(1.0, norm[k]))
+
+
+def _mel(hz: float) -> float:
+    return 2595.0 * float(np.log10(1.0 + hz / 700.0))
+
+
+# Cosine terms over the envelope bands (c1-c4 of a DCT-II): spectral shape in a few
+# numbers, as MFCCs summarise it.
+_DCT = np.cos(np.pi * np.outer(np.arange(1, 5), np.arange(ENVELOPE_BANDS) + 0.5)
+              / ENVELOPE_BANDS) * np.sqrt(2.0 / ENVELOPE_BANDS)
+_TILT = (np.arange(ENVELOPE_BANDS) - (ENVELOPE_BANDS - 1) / 2.0)
+_TILT = _TILT / float(np.dot(_TILT, _TILT))
+
+
+def _voice(levels: np.ndarray, loud: np.ndarray, st: np.ndarray, steady: np.ndarray,
+           frames: list[FrameFeatures]) -> tuple[float, ...]:
+    """VOICE_KEYS of one spurt."""
+    env = [f.envelope for f, ok in zip(frames, steady & loud, strict=True) if ok and f.envelope]
+    if env:
+        e = np.array(env)
+        rel = (e - e.mean(axis=1, keepdims=True)).mean(axis=0)
+        cep = _DCT @ rel
+        tilt = float(np.dot(_TILT, rel))
+    else:
+        cep, tilt = np.zeros(4), 0.0
+    if len(st):
+        ptop = float(np.percentile(st, 90))
+        both = steady[1:] & steady[:-1]
+        semis = 12.0 * np.log2(np.maximum(
+            np.array([f.pitch_hz for f in frames]), 1.0) / 100.0)
+        step = np.abs(np.diff(semis))[both]
+        step = step[step < 3.0]  # larger jumps are octave slips, not intonation
+        pmove = float(np.median(step)) * 50.0 if len(step) else 0.0
+        strength = float(np.mean([f.strength for f, ok in zip(frames, steady, strict=True)
+                                  if ok]))
+    else:
+        ptop, pmove, strength = 0.0, 0.0, 0.0
+    lv = levels[loud]
+    emove = float(np.median(np.abs(np.diff(lv)))) if len(lv) > 1 else 0.0
+    erange = float(np.percentile(lv, 90) - np.percentile(lv, 10)) if len(lv) else 0.0
+    return (*(float(c) for c in cep), tilt, ptop, pmove, emove, erange, strength)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +230,7 @@ def summarise(
 ) -> SpurtFeatures:
     """Summary of one spurt's frames (already trimmed to the spurt)."""
     if not frames:
-        return SpurtFeatures(start, end, -120.0, 0.0, 0.0, 0.0, 0, 0.0)
+        return SpurtFeatures(start, end, -120.0, 0.0, 0.0, 0.0, 0, 0.0)  # no voice: unknown
     levels = np.array([f.level_db for f in frames])
     loud = levels >= levels.max() - 30.0
     level = 10.0 * float(np.log10(np.mean(10.0 ** (levels[loud] / 10.0))))
@@ -176,6 +238,7 @@ def summarise(
     voiced = pitches > 0
     # Pitch from the spurt's loud frames only: quiet onsets and tails slip octaves.
     steady = voiced & (levels >= levels.max() - PITCH_WITHIN_DB)
+    st = np.zeros(0)
     if steady.any():
         st = 12.0 * np.log2(pitches[steady] / 100.0)
         pitch = float(100.0 * 2 ** (np.median(st) / 12.0))
@@ -191,4 +254,4 @@ def summarise(
     shape = np.array([f.bands for f in frames])[loud].mean(axis=0)
     return SpurtFeatures(start, end, level, pitch, spread, high, nuclei,
                          float(voiced.sum()) * frame_s, (float(shape[0]), float(shape[1])),
-                         float(levels[loud].std()))
+                         float(levels[loud].std()), _voice(levels, loud, st, steady, frames))

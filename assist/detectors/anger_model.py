@@ -18,25 +18,37 @@ from pathlib import Path
 
 import numpy as np
 
-from assist.audio.prosody import SpurtFeatures
+from assist.audio.prosody import VOICE_KEYS, SpurtFeatures
 from assist.errors import ConfigError
 
 DEFAULT_MODEL = Path(__file__).with_name("anger_model.json")
 # What the reference holds, per piece of talk.
-REF_KEYS = ("level", "pitch", "spread", "high", "rate", "b1", "b3", "lsd")
-# The model's inputs: rises over the reference, then speaker-independent absolutes.
-FEATURES = ("d_level", "d_pitch", "d_spread", "d_high", "d_rate", "d_b1", "d_b3", "d_lsd",
-            "pitch", "spread", "high", "rate", "voicing", "b1", "b3", "lsd")
+REF_KEYS = ("level", "pitch", "spread", "high", "rate", "b1", "b3", "lsd", *VOICE_KEYS)
+# Keys that need voiced frames (unknown in a piece without them).
+_PITCHED = frozenset(("pitch", "ptop", "pmove", "strength"))
+# The model's inputs: rises over the reference; the same rises weighted by how much of
+# the reference is the speaker's own (`own`, 0 with the prior alone, towards 1 as their
+# calm speech accumulates); the speaker-independent absolutes (every key but level, which
+# a line's gain moves) weighted the other way, so a voice is judged against voices in
+# general at first and against itself once it is known; the share of voiced time; own.
+FEATURES = (*(f"d_{k}" for k in REF_KEYS), *(f"own_d_{k}" for k in REF_KEYS),
+            *REF_KEYS[1:], "voicing", "own")
+ADAPT_S = 1.5  # seconds of own calm speech at which own = 0.5
 
 
 def describe(s: SpurtFeatures) -> dict[str, float | None]:
     """One piece of talk in the reference's units: dB, semitones re 100 Hz, ratio,
     log syllables a minute."""
-    return {"level": s.level_db,
-            "pitch": 12.0 * math.log2(s.pitch_hz / 100.0) if s.pitch_hz > 0 else None,
-            "spread": s.pitch_spread_st, "high": s.high_ratio,
-            "rate": math.log(max(s.syllables_per_min, 30.0)),
-            "b1": s.bands[0], "b3": s.bands[1], "lsd": s.level_sd}
+    d: dict[str, float | None] = {
+        "level": s.level_db,
+        "pitch": 12.0 * math.log2(s.pitch_hz / 100.0) if s.pitch_hz > 0 else None,
+        "spread": s.pitch_spread_st, "high": s.high_ratio,
+        "rate": math.log(max(s.syllables_per_min, 30.0)),
+        "b1": s.bands[0], "b3": s.bands[1], "lsd": s.level_sd}
+    voice = s.voice if len(s.voice) == len(VOICE_KEYS) else (None,) * len(VOICE_KEYS)
+    for k, v in zip(VOICE_KEYS, voice, strict=True):
+        d[k] = None if v is None or (k in _PITCHED and s.pitch_hz <= 0) else v
+    return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,7 @@ class AngerModel:
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
+    adapt: float = ADAPT_S  # seconds of own calm speech at which `own` is 0.5
 
     def probability(self, x: np.ndarray) -> float:
         z = float(np.dot((x - np.array(self.mean)) / np.array(self.scale),
@@ -59,7 +72,8 @@ class AngerModel:
         return json.dumps({"features": FEATURES, "priors": self.priors,
                            "prior_weight": self.prior_weight,
                            "mean": self.mean, "scale": self.scale,
-                           "weights": self.weights, "bias": self.bias}, indent=1) + "\n"
+                           "weights": self.weights, "bias": self.bias,
+                           "adapt": self.adapt}, indent=1) + "\n"
 
 
 @lru_cache(maxsize=8)
@@ -73,7 +87,8 @@ def load_model(path: str = "") -> AngerModel:
         m = AngerModel(tuple({k: float(v) for k, v in pr.items()} for pr in d["priors"]),
                        float(d["prior_weight"]),
                        tuple(map(float, d["mean"])), tuple(map(float, d["scale"])),
-                       tuple(map(float, d["weights"])), float(d["bias"]))
+                       tuple(map(float, d["weights"])), float(d["bias"]),
+                       float(d.get("adapt", ADAPT_S)))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError("anger.model", f"cannot load {p}: {e}") from None
     if not len(m.mean) == len(m.scale) == len(m.weights) == len(FEATURES):
@@ -85,8 +100,10 @@ class Reference:
     """The calm reference of one speaker: the prior, pulled towards their own calm
     speech by its duration."""
 
-    def __init__(self, priors: tuple[dict[str, float], ...], prior_weight: float) -> None:
+    def __init__(self, priors: tuple[dict[str, float], ...], prior_weight: float,
+                 adapt: float = ADAPT_S) -> None:
         self._priors = priors
+        self._adapt = adapt
         self._prior = priors[0]
         self._k = prior_weight
         self._sum = dict.fromkeys(REF_KEYS, 0.0)
@@ -106,7 +123,10 @@ class Reference:
     def value(self, key: str) -> float | None:
         if key == "level":  # a line's gain has no prior: only the speaker's own level
             return self._sum[key] / self._w[key] if self._w[key] > 0 else None
-        return (self._k * self._prior[key] + self._sum[key]) / (self._k + self._w[key])
+        prior = self._prior.get(key)
+        if prior is None:  # a model without this key: the speaker's own alone
+            return self._sum[key] / self._w[key] if self._w[key] > 0 else None
+        return (self._k * prior + self._sum[key]) / (self._k + self._w[key])
 
     def features(self, s: SpurtFeatures) -> np.ndarray:
         """The piece's features against the prior nearest the speaker's pitch."""
@@ -124,8 +144,10 @@ class Reference:
             if k == "pitch" and ref is None:
                 ref = self._prior["pitch"]
             rises.append(0.0 if ref is None or v is None else float(v) - ref)
-        pitch = d["pitch"]
-        absolute = [self._prior["pitch"] if pitch is None else pitch, d["spread"], d["high"],
-                    d["rate"], s.voiced_s / s.duration if s.duration > 0 else 0.0,
-                    d["b1"], d["b3"], d["lsd"]]
-        return np.array(rises + [float(a or 0.0) for a in absolute], dtype=np.float64)
+        # an unknown absolute reads as the prior's (no evidence either way)
+        absolute = [d[k] if d[k] is not None else self._prior.get(k, 0.0) for k in REF_KEYS[1:]]
+        voicing = s.voiced_s / s.duration if s.duration > 0 else 0.0
+        own = self.own_speech / (self.own_speech + self._adapt)
+        r = np.array(rises, dtype=np.float64)
+        a = np.array([float(v or 0.0) for v in absolute], dtype=np.float64)
+        return np.concatenate((r, own * r, (1.0 - own) * a, [voicing, own]))
