@@ -41,7 +41,8 @@ class ClusterParams:
     # Where a machine's tap processes hand frames to its analysis process;
     # "" means DATA_DIR/analysis.sock.
     analysis_socket: str = text("", "a Unix socket path, or \"\" for DATA_DIR/analysis.sock")
-    # Events each call keeps in Redis for panels resuming by seq.
+    # Entries the whole event stream keeps in Redis (all calls together): what
+    # panels can resume from and a gateway rebuilds at start.
     stream_maxlen: int = number(20_000, 100, 10_000_000)
     # Addresses of the SIP proxies (Kamailio) in front of the taps: INVITEs from
     # these are judged by the source the proxy vouches for, not the proxy's own.

@@ -3,6 +3,8 @@ round trip re-sends the whole SIPREC INVITE, multipart body included."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sip.digest import parse_digest
@@ -66,8 +68,10 @@ def test_wrong_password_gets_403_and_nothing_tapped(tap, tmp_path, caplog):
     assert finals(tmp_path) == ["401", "403"]
     assert tap.idle()
     assert tap.sink.new_calls(before) == []
-    line = next(ln for ln in caplog.text.splitlines() if "403" in ln and AUTH_IP in ln)
+    line = next(ln for ln in caplog.text.splitlines()
+                if "wrong digest credentials" in ln and AUTH_IP in ln)
     assert f"wrong digest credentials for user '{USER}'" in line
+    assert re.search(r"\b403\b", line), line
     sent = (tmp_path / "messages.log").read_text(errors="replace")
     response = next(ln for ln in sent.splitlines() if ln.startswith("Authorization:"))
     digest_response = parse_digest(response.split(":", 1)[1])["response"]
