@@ -43,6 +43,7 @@ class _Tap:
     """One tap's connection: its calls by slot."""
 
     label: str
+    writer: asyncio.StreamWriter
     name: str = "?"
     calls: dict[int, tuple[str, int]] = field(default_factory=dict)  # slot -> (call id, rate)
     ignored: int = 0  # frames for a slot that is not a live call
@@ -77,14 +78,14 @@ class HopServer:
         self.stopping = True
         if self._server is not None:
             self._server.close()
-        for task in list(self._taps):
-            task.cancel()
+        for tap in self._taps.values():
+            tap.writer.transport.abort()  # its handler reads EOF and returns
         await asyncio.gather(*self._taps, return_exceptions=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        tap = _Tap(f"connection {next(self._numbers)}")
+        tap = _Tap(f"connection {next(self._numbers)}", writer)
         task = asyncio.current_task()
         assert task is not None
         self._taps[task] = tap
