@@ -234,8 +234,8 @@ def _connects(cfg: Config, r: Report, probes: _Probes, sock: Path,
         r.add("connects to", f"analysis socket {sock} ({listens})")
         if got:
             r.warn("cluster.analysis_socket", f"no analysis process answers on {sock} now "
-                   f"({got}); start the machine's role = \"analysis\" process with the same "
-                   "analysis_socket")
+                   f"({got}); until one does, this tap answers INVITEs with 503 (Kamailio tries "
+                   "another tap); start the machine's role = \"analysis\" process")
     if c.role in ("analysis", "gateway", "writer"):
         url = redis_where(c.redis_url)
         got = probes.result("redis")
