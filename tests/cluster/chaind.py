@@ -10,7 +10,6 @@ ready (a banner line on stdout, or its socket answering) and kills it.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -49,7 +48,8 @@ class RoleProcess:
 
     def start(self, timeout: float = 120.0) -> RoleProcess:
         self.starts += 1
-        with self.out_path.open("wb") as out, (self.dir / f"err{self.starts}.log").open("wb") as err:
+        err_path = self.dir / f"err{self.starts}.log"
+        with self.out_path.open("wb") as out, err_path.open("wb") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "assist", "--config",
                                           str(self.config), "run", *self.args],
                                          cwd=ROOT, stdout=out, stderr=err)  # fmt: skip
@@ -202,18 +202,3 @@ def pg_seq_counts(url: str, call_ids: list[str]) -> dict[str, list[tuple[int, in
     for cid, seq, n in rows:
         out[cid].append((seq, n))
     return out
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `check()` until it gives something true; AssertionError naming `what`."""
-    end = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-BANNER_URL = re.compile(r"(http://[\d.]+:\d+/)")
