@@ -136,7 +136,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _hold_calls(path: str, pid: int, steps: tuple[int, ...], settle: float) -> dict[str, float]:
+async def _hold_calls(path: str, pid: int, steps: tuple[int, ...],
+                      settle: float) -> dict[str, float]:
     from assist.cluster.hop import HopSink
     from assist.taps.wav import read_call
 
