@@ -22,10 +22,10 @@ from assist.asr.transcription import Transcription
 from assist.call.hub import CallHub, Publisher
 from assist.config import Config, load_coaching
 from assist.errors import UserError
-from assist.panel.auth import issue_token, load_or_create_secret
-from assist.panel.review import ReviewRoutes
-from assist.panel.server import AssistServer, ssl_context
-from assist.store import open_archive, open_store, where
+from assist.panel.auth import issue_token
+from assist.panel.server import ssl_context
+from assist.panel.setup import panel_secret, panel_server
+from assist.store import open_store, where
 from assist.taps.replay import new_call_id, replay
 from assist.taps.wav import Recording, read_call
 
@@ -40,25 +40,11 @@ class Service:
                  realtime: bool = True) -> None:
         self.cfg = cfg
         coaching = load_coaching(cfg)  # a broken playbook stops us here, with file and line
-        try:
-            self.secret = load_or_create_secret(cfg.secret_path)
-        except (OSError, ValueError) as e:
-            raise UserError(f"panel secret: {e}") from None
+        self.secret = panel_secret(cfg)
         self.store = open_store(cfg)
-        ssl = None
-        if cfg.server.tls_cert:
-            try:
-                ssl = ssl_context(cfg.server.tls_cert, cfg.server.tls_key)
-            except (OSError, ValueError) as e:
-                raise UserError(f"server.tls_cert: cannot load the certificate ({e})") from None
         # A replay faster than real time must not drop audio to keep up.
         self.transcription = Transcription(cfg.asr, realtime=realtime)
-        self.server = AssistServer(host or cfg.server.host,
-                                   cfg.server.port if port is None else port,
-                                   secret=self.secret, on_feedback=self._feedback,
-                                   routes=ReviewRoutes(open_archive(cfg, check=False),
-                                                      self.secret),
-                                   origins=cfg.server.origins, ssl_context=ssl)
+        self.server = panel_server(cfg, self.secret, self._feedback, host=host, port=port)
         publishers: list[Publisher] = [self.server, self.store]
         self.hub = CallHub(cfg.loop, publishers, language=cfg.call.language,
                            transcription=self.transcription, coaching=coaching,
@@ -178,6 +164,10 @@ async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
         from assist.cluster.writer import run_writer
 
         return await run_writer(cfg)
+    if cfg.cluster.role == "gateway":
+        from assist.cluster.gateway import run_gateway
+
+        return await run_gateway(cfg, host=host, port=port)
     # With trunks or media forks configured the demo call is off unless a call is named.
     live = bool(cfg.trunks) or cfg.fork.enabled
     rec = read_call(call or DEMO_CALL) if (call or (demo and not live)) else None
