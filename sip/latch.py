@@ -57,8 +57,11 @@ def pick(remote: str, seen: str, waited: float) -> str | None:
         return None
     if not usable(rhost):
         return "the SDP names no address: first source"
-    if ipaddress.ip_address(shost) == ipaddress.ip_address(rhost):
-        return "the SDP's host"
+    try:
+        if ipaddress.ip_address(shost) == ipaddress.ip_address(rhost):
+            return "the SDP's host"
+    except ValueError:
+        return None
     if waited >= NAT_GRACE:
         return f"nothing from the SDP's {rhost} in {NAT_GRACE:.0f} s (NAT): first source"
     return None

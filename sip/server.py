@@ -102,9 +102,12 @@ class SipServer:
     def _tick(self) -> None:
         self.taps.tick()
         now = time.monotonic()
-        for call in self._calls.values():
+        for call in list(self._calls.values()):
             if call.answered_at is not None:
-                call.latch_sources(now)
+                try:
+                    call.latch_sources(now)
+                except Exception:  # the poll loop must go on whatever one call does
+                    log_error(f"call {call.pj_id}: RTP latching failed")
 
     def _closing(self, ep: pj.Endpoint) -> None:
         ep.hangupAllCalls()

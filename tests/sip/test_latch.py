@@ -18,6 +18,7 @@ from sip.latch import NAT_GRACE, latch, pick, unlatch
     ("0.0.0.0:4000", "10.0.0.9:4000", 0.0, True),  # no usable address: first source
     ("[::]:4000", "10.0.0.9:4000", 0.0, True),
     ("10.0.0.5:4000", "", 5.0, False),  # no packet yet
+    ("10.0.0.5:4000", "nonsense:12", 0.0, False),
 ])  # fmt: skip
 def test_pick(remote, seen, waited, latched):
     assert (pick(remote, seen, waited) is not None) is latched
