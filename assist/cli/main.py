@@ -141,10 +141,6 @@ def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
     coaching = load_coaching(cfg)
     books = f"{len(coaching.books.entries)} playbook entries" if coaching else "coaching off"
     print(f"{cfg.path}: ok ({books}, {len(cfg.trunks)} trunk(s))")
-    if cfg.cluster.role == "gateway":
-        from assist.cluster.gateway import explain
-
-        print("\n".join(explain(cfg)))
     for agent, params in sorted(cfg.agents.items()):
         own = [n for n in ("interruption", "pace", "anger", "silence")
                if getattr(params, n) != getattr(cfg.loop, n)]

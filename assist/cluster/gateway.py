@@ -243,25 +243,6 @@ def gateway_name(cfg: Config) -> str:
     return cfg.cluster.name or f"{socket.gethostname()}-gateway"
 
 
-def explain(cfg: Config) -> list[str]:
-    """What `config check` says of a gateway config."""
-    from assist.store import where as store_where
-
-    c, s = cfg.cluster, cfg.server
-    lines = [f"  gateway {gateway_name(cfg)}: panels on {s.host}:{s.port}, events from "
-             f"{EVENTS_STREAM} at {where(c.redis_url)} (rebuilt at start from at most "
-             f"{c.stream_maxlen} entries), card clicks to {FEEDBACK_STREAM}",
-             f"  review page reads {store_where(cfg)}",
-             f"  tokens are checked with {cfg.secret_path}: every gateway needs the same file"]
-    if not c.postgres_url:
-        lines.append("  note: no cluster.postgres_url, so the review page reads this machine's "
-                     "SQLite store, which in a cluster holds no calls")
-    if not s.origins:
-        lines.append("  note: no server.origins; behind a load balancer name the address "
-                     "browsers use, or their websockets are refused")
-    return lines
-
-
 async def run_gateway(cfg: Config, *, host: str | None = None, port: int | None = None) -> int:
     """The gateway process: rebuild from the stream, serve panels, follow; until SIGTERM."""
     from assist.panel.setup import panel_secret, panel_server
