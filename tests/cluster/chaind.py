@@ -3,8 +3,8 @@
 Kamailio -> tap processes (role tap) -> the machine's analysis process -> Redis
 -> gateways (panels) and the writer (PostgreSQL).  Every process is `python -m
 assist --config FILE run` with its own file, exactly as the systemd units in
-docs/operations.md start them.  Taps, the analysis process and gateways have
-their own fixtures (tapd, analysisd, gatewayd); `RoleProcess` runs the writer.
+docs/operations.md start them; `RoleProcess` starts one, waits for it to be
+ready (a banner line on stdout, or its socket answering) and kills it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import psycopg
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from assist.cluster.check import probe_unix
 from assist.panel.auth import issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,10 @@ def says(text: str) -> Callable[[RoleProcess], bool]:
     return lambda p: text in p.output()
 
 
+def socket_answers(path: Path) -> Callable[[RoleProcess], bool]:
+    return lambda p: probe_unix(path) is None
+
+
 def writer(folder: Path, redis_url: str, postgres_url: str, name: str = "writer1") -> RoleProcess:
     return RoleProcess(name, folder, f"""data_dir = "{folder / name / 'data'}"
 [prompts]
@@ -105,6 +110,22 @@ name = "{name}"
 redis_url = "{redis_url}"
 postgres_url = "{postgres_url}"
 """, says(f"assist writer {name}"))
+
+
+def analysis(folder: Path, redis_url: str, socket_path: Path, name: str = "analysis1",
+             extra: str = "") -> RoleProcess:
+    return RoleProcess(name, folder, f"""data_dir = "{folder / name / 'data'}"
+{extra}
+[prompts]
+enabled = false
+[asr]
+enabled = false
+[cluster]
+role = "analysis"
+name = "{name}"
+redis_url = "{redis_url}"
+analysis_socket = "{socket_path}"
+""", socket_answers(socket_path))
 
 
 # --- panels -------------------------------------------------------------------------
