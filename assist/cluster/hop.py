@@ -21,11 +21,10 @@ import itertools
 import logging
 import socket
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assist.cluster import wire
-from assist.errors import UserError
+from assist.cluster.check import analysis_socket
 from assist.frames import Frame
 
 if TYPE_CHECKING:
@@ -34,16 +33,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BUFFER_LIMIT = 512 * 1024  # bytes waiting in the socket's buffer: ~5 s of 4 calls at 16 kHz
 RETRY_FIRST, RETRY_MAX = 0.1, 2.0  # seconds between connection attempts
-MAX_SOCKET_PATH = 107  # sun_path, less its terminating NUL
 
 
 def socket_path(cfg: Config) -> str:
-    """`cluster.analysis_socket`, or DATA_DIR/analysis.sock; UserError if too long."""
-    path = cfg.cluster.analysis_socket or str(Path(cfg.data_dir) / "analysis.sock")
-    if len(path.encode()) > MAX_SOCKET_PATH:
-        raise UserError(f"cluster.analysis_socket: {path} is longer than a Unix socket path "
-                        f"may be ({MAX_SOCKET_PATH} bytes); set a shorter one")
-    return path
+    """`cluster.analysis_socket`, or DATA_DIR/analysis.sock (its length is checked when
+    the config loads)."""
+    return str(analysis_socket(cfg))
 
 
 def process_name(cfg: Config, role: str) -> str:

@@ -105,8 +105,12 @@ def tap_of(cluster, name: str) -> TapProcess:
 
 
 def assert_tapped_right(tap: TapProcess, call_id: str) -> None:
+    assert_parties_right(tap.events(call_id))
+
+
+def assert_parties_right(events: list[dict]) -> None:
     """Each party's spurt is its own tone at its own time: the streams were not crossed."""
-    spurts = {(e["party"]): e["evidence"] for e in tap.events(call_id) if e["type"] == "metrics"}
+    spurts = {(e["party"]): e["evidence"] for e in events if e["type"] == "metrics"}
     assert set(spurts) == {"customer", "agent"}, spurts
     c, a = spurts["customer"], spurts["agent"]
     assert c["start"] < 0.5 and c["duration"] == pytest.approx(SWITCH, abs=0.5)
