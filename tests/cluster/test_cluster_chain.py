@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.cluster import postgresd
-from tests.cluster.analysisd import AnalysisProcess
+from tests.cluster import chaind, postgresd
 from tests.cluster.chaind import (
     PanelReader,
     agent_token,
@@ -35,7 +35,7 @@ from tests.cluster.kamailiod import Kamailio, have_kamailio
 from tests.cluster.redisd import REDIS_SERVER, RedisD
 from tests.cluster.streamkit import wait_for
 from tests.cluster.tapd import SBC, TapProcess
-from tests.sip.rtp import tone, write_pcap
+from tests.cluster.test_kamailio_cluster import assert_parties_right, sbc_audio
 from tests.sip.sipkit import free_port, run_sipp, statuses
 
 postgres_server = postgresd.postgres_server
@@ -46,7 +46,6 @@ pytestmark = [
     pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server (make system)"),
 ]
 SCENARIO = str(Path(__file__).parent / "scenarios" / "siprec_proxied.xml")
-SWITCH = 2.5  # s: the customer's tone stops and the agent's starts
 TAP_CALLS = 4
 N_TAPS = 3
 CALLS = N_TAPS * TAP_CALLS
@@ -59,10 +58,13 @@ def chain(tmp_path_factory, postgres_server):
     secret_file.write_text("ab" * 32)
     redis = RedisD(work / "redis").start()
     pg = postgres_server.new_database()
-    an = AnalysisProcess(work, redis.url)
+    # Unix socket paths are short (107 bytes): not under pytest's deep tmp folder.
+    sockdir = tempfile.TemporaryDirectory(prefix="assist-chain-")
+    sock = Path(sockdir.name) / "analysis.sock"
+    an = chaind.analysis(work, redis.url, sock)
     taps = [TapProcess(f"tap{i}", work, free_port(), 43000 + i * 200 + free_port() % 10 * 20,
                        secret_file, proxy="127.0.0.1",
-                       extra=an.cluster_lines())
+                       extra=f'role = "tap"\nanalysis_socket = "{sock}"')
             for i in range(1, N_TAPS + 1)]  # fmt: skip
     kport = free_port()
     kcfg = work / "kamailio.toml"
@@ -100,17 +102,10 @@ children = 2
         proxy.stop()
         for g in gateways:
             g.stop()
-        an.close()
+        an.stop()
         w.stop()
         redis.stop()
-
-
-def sbc_audio(workdir: Path, seconds: float) -> None:
-    customer, agent = tone(440.0, seconds), tone(1000.0, seconds)
-    customer[int(SWITCH * 8000):] = 0
-    agent[: int(SWITCH * 8000)] = 0
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_pcap(workdir / "audio.pcap", [(0, customer), (2, agent)])
+        sockdir.cleanup()
 
 
 def place(chain, workdir: Path, *, calls: int, agent: str, seconds: float,
@@ -147,16 +142,6 @@ def ended_on(panel: PanelReader) -> dict[str, Any] | None:
         return None
     (cid, evs), = calls.items()
     return {"call_id": cid, "events": evs} if evs[-1]["type"] == "call.ended" else None
-
-
-def assert_parties_right(events: list[dict[str, Any]]) -> None:
-    """Each party's spurt is its own tone at its own time: streams not crossed."""
-    spurts = {e["party"]: e["evidence"] for e in events if e["type"] == "metrics"}
-    assert set(spurts) == {"customer", "agent"}, spurts
-    c, a = spurts["customer"], spurts["agent"]
-    assert c["start"] < 0.5 and c["duration"] == pytest.approx(SWITCH, abs=0.5)
-    assert a["start"] == pytest.approx(SWITCH, abs=0.5)
-    assert c["high_ratio"] < 0.1 < 0.4 < a["high_ratio"]  # 440 Hz vs 1000 Hz
 
 
 def assert_once_in_postgres(chain, call_id: str, seen: list[dict[str, Any]]) -> None:
