@@ -62,11 +62,13 @@ rtp_port = {rtp}
 [cluster]
 name = "{name}"
 proxies = ["127.0.0.1"]
+{cluster}
 
 [[trunks]]
 name = "sbc"
 sources = ["{sbc}"]
 agent_aor = '^sip:(?P<agent>[a-z]\\d+)@'
+{language}
 """
 
 
@@ -162,9 +164,51 @@ def _kamailio(kcfg: Path, work: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
+def _calls(work: Path, ports: list[int], calls: int, seconds: float, env: dict[str, str],
+           started: list[subprocess.Popen[Any]]) -> tuple[Any, Any, int]:
+    """Kamailio in front of the taps at `ports`, the sniffer, then sipp's calls, once
+    they are all set up: (sniffer, sipp, packets per stream).  Each process goes into
+    `started` as it starts, for the caller to stop."""
     from assist.cluster.kamailio import KamailioParams, write
     from bench.sip_bench import _pcap
+
+    kport = _free_port()
+    params = KamailioParams(host="127.0.0.1", port=kport, tcp=False,
+                            taps=tuple(f"127.0.0.1:{p}" for p in ports), children=4)
+    kcfg, _ = write(params, work / "kamailio", "bench")
+    started.append(_kamailio(kcfg, work, kport))
+    packets = int(seconds * 50)
+    (work / "audio.pcap").write_bytes(_pcap(packets))
+    sniffer = subprocess.Popen(
+        [sys.executable, "-c", f"from bench.sip_bench import sniff; sniff({RTP_BASE}, "
+         f"{RTP_BASE + len(ports) * RTP_SPAN}, {seconds + 15})"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    started.append(sniffer)
+    time.sleep(0.5)
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIO), "-m", str(calls), "-l", str(calls), "-r", "20",
+         "-i", SBC, "-p", str(_free_port()), "-mp", "26200", "-d",
+         str(int((seconds + 1) * 1000)), "-nostdin", "-key", "pad", "<!-- -->", "-key",
+         "agent", "b", "-key", "spoof", SBC, "-timeout", f"{int(seconds) + 40}s",
+         "-trace_stat", "-fd", "1", f"127.0.0.1:{kport}"],
+        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    started.append(sipp)
+    time.sleep(calls / 20 + 1.5)  # every call set up
+    return sniffer, sipp, packets
+
+
+def _stop(started: list[subprocess.Popen[Any]]) -> None:
+    """Kamailio's whole process group (it forks its workers), the others by pid."""
+    for p in started:
+        if p.poll() is None:
+            if os.getpgid(p.pid) == p.pid:
+                os.killpg(p.pid, 15)
+            else:
+                p.kill()
+            p.wait(10)
+
+
+def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
 
     n_taps = -(-calls // CALLS_PER_TAP)
     work = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
@@ -178,12 +222,13 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
         ports.append(port)
         cfg = work / f"tap{i}.toml"
         cfg.write_text(TAP_CONFIG.format(data=work / f"tap{i}", secret=secret, port=port,
-                                         rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}", sbc=SBC))
+                                         rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}", sbc=SBC,
+                                         cluster="", language=""))
         taps.append(subprocess.Popen([sys.executable, "-m", "bench.cluster_bench", "--tap",
                                       str(cfg)], cwd=ROOT, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(work / f"tap{i}.log", "w")))  # noqa: SIM115
-    kproc = sniffer = None
+    started: list[subprocess.Popen[Any]] = []
     try:
         for t in taps:
             assert t.stdout is not None
@@ -192,26 +237,7 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
                     break
             else:
                 raise RuntimeError(f"a tap did not start; see {work}")
-        kport = _free_port()
-        params = KamailioParams(host="127.0.0.1", port=kport, tcp=False,
-                                taps=tuple(f"127.0.0.1:{p}" for p in ports), children=4)
-        kcfg, _ = write(params, work / "kamailio", "bench")
-        kproc = _kamailio(kcfg, work, kport)
-        packets = int(seconds * 50)
-        (work / "audio.pcap").write_bytes(_pcap(packets))
-        sniffer = subprocess.Popen(
-            [sys.executable, "-c", f"from bench.sip_bench import sniff; sniff({RTP_BASE}, "
-             f"{RTP_BASE + n_taps * RTP_SPAN}, {seconds + 15})"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(0.5)
-        sipp = subprocess.Popen(
-            ["sipp", "-sf", str(SCENARIO), "-m", str(calls), "-l", str(calls), "-r", "20",
-             "-i", SBC, "-p", str(_free_port()), "-mp", "26200", "-d",
-             str(int((seconds + 1) * 1000)), "-nostdin", "-key", "pad", "<!-- -->", "-key",
-             "agent", "b", "-key", "spoof", SBC, "-timeout", f"{int(seconds) + 40}s",
-             "-trace_stat", "-fd", "1", f"127.0.0.1:{kport}"],
-            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        time.sleep(calls / 20 + 1.5)  # every call set up
+        sniffer, sipp, packets = _calls(work, ports, calls, seconds, env, started)
         for t in taps:
             assert t.stdin is not None
             t.stdin.write("hold\n")
@@ -229,11 +255,7 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
         for t in taps:
             if t.poll() is None:
                 t.kill()
-        if kproc is not None:
-            os.killpg(kproc.pid, 15)
-            kproc.wait(10)
-        if sniffer is not None and sniffer.poll() is None:
-            sniffer.kill()
+        _stop(started)
     intact = [_events_intact(work / f"tap{i}" / "assist.sqlite3") for i in range(n_taps)]
     answered = sum(r["calls"] for r in results)
     out = _latency(results, arrivals, packets)
@@ -253,28 +275,6 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
 
 
 # --- the same calls through the cluster roles -----------------------------------------
-ROLE_TAP = """data_dir = "{data}"
-[auth]
-secret_file = "{secret}"
-[prompts]
-enabled = false
-[sip]
-host = "127.0.0.1"
-udp_port = {port}
-tcp_port = 0
-rtp_port = {rtp}
-[cluster]
-role = "tap"
-name = "{name}"
-proxies = ["127.0.0.1"]
-analysis_socket = "{sock}"
-
-[[trunks]]
-name = "sbc"
-sources = ["{sbc}"]
-agent_aor = '^sip:(?P<agent>[a-z]\\d+)@'
-{language}
-"""
 ROLE_ANALYSIS = """data_dir = "{data}"
 [prompts]
 enabled = false
@@ -417,8 +417,6 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
     (with the Korean model at `model` when given), Redis, the writer and PostgreSQL."""
     import numpy as np
 
-    from assist.cluster.kamailio import KamailioParams, write
-    from bench.sip_bench import _pcap
     from tests.cluster.postgresd import running
     from tests.cluster.redisd import RedisD
 
@@ -429,7 +427,7 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
     sock = work / "an.sock"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs: list[subprocess.Popen[str]] = []
-    kproc = sniffer = None
+    started: list[subprocess.Popen[Any]] = []
     redis = RedisD(work / "redis").start()
 
     def spawn(cmd: list[str], log: str, **kw: Any) -> subprocess.Popen[str]:
@@ -458,34 +456,16 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
                 port = _free_port()
                 ports.append(port)
                 cfg = work / f"tap{i}.toml"
-                cfg.write_text(ROLE_TAP.format(data=work / f"tap{i}", secret=secret, port=port,
-                                               rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}",
-                                               sbc=SBC, sock=sock, language=lang))
+                role = f'role = "tap"\nanalysis_socket = "{sock}"'
+                cfg.write_text(TAP_CONFIG.format(data=work / f"tap{i}", secret=secret, port=port,
+                                                 rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}",
+                                                 sbc=SBC, cluster=role, language=lang))
                 taps.append(spawn([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench",
                                    "--role-tap",
                                    str(cfg)], f"tap{i}.log"))
             for t in taps:
                 _wait_line(t, "waiting for calls", "a tap")
-            kport = _free_port()
-            params = KamailioParams(host="127.0.0.1", port=kport, tcp=False,
-                                    taps=tuple(f"127.0.0.1:{p}" for p in ports), children=4)
-            kcfg, _ = write(params, work / "kamailio", "bench")
-            kproc = _kamailio(kcfg, work, kport)
-            packets = int(seconds * 50)
-            (work / "audio.pcap").write_bytes(_pcap(packets))
-            sniffer = subprocess.Popen(
-                [sys.executable, "-c", f"from bench.sip_bench import sniff; sniff({RTP_BASE}, "
-                 f"{RTP_BASE + n_taps * RTP_SPAN}, {seconds + 15})"],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
-            time.sleep(0.5)
-            sipp = subprocess.Popen(
-                ["sipp", "-sf", str(SCENARIO), "-m", str(calls), "-l", str(calls), "-r", "20",
-                 "-i", SBC, "-p", str(_free_port()), "-mp", "26200", "-d",
-                 str(int((seconds + 1) * 1000)), "-nostdin", "-key", "pad", "<!-- -->", "-key",
-                 "agent", "b", "-key", "spoof", SBC, "-timeout", f"{int(seconds) + 40}s",
-                 "-trace_stat", "-fd", "1", f"127.0.0.1:{kport}"],
-                cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-            time.sleep(calls / 20 + 1.5)  # every call set up
+            sniffer, sipp, packets = _calls(work, ports, calls, seconds, env, started)
             assert an.stdin is not None
             an.stdin.write("hold\n")
             an.stdin.flush()
@@ -519,11 +499,7 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
-        if kproc is not None:
-            os.killpg(kproc.pid, 15)
-            kproc.wait(10)
-        if sniffer is not None and sniffer.poll() is None:
-            sniffer.kill()
+        _stop(started)
         redis.stop()
     out = _latency([result], arrivals, packets)
     hold = result["hold"]

@@ -66,19 +66,7 @@ def chain(tmp_path_factory, postgres_server):
                        secret_file, proxy="127.0.0.1",
                        extra=f'role = "tap"\nanalysis_socket = "{sock}"')
             for i in range(1, N_TAPS + 1)]  # fmt: skip
-    kport = free_port()
-    kcfg = work / "kamailio.toml"
-    kcfg.write_text(f"""[kamailio]
-host = "127.0.0.1"
-port = {kport}
-tcp = false
-taps = [{", ".join(f'"{t.address}"' for t in taps)}]
-tap_calls = {TAP_CALLS}
-probe_interval = 1
-tap_timeout = 2.0
-children = 2
-""", encoding="utf-8")
-    proxy = Kamailio(kcfg, work / "kamailio", "127.0.0.1", kport)
+    proxy = Kamailio.in_front_of(work, [t.address for t in taps], TAP_CALLS)
     (work / "gw").mkdir()
     gateways = [Gateway(work / "gw", redis.url, f"gw{i}") for i in (1, 2)]  # one data_dir
     for g in gateways:  # review pages read what the writer keeps
