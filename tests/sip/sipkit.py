@@ -169,10 +169,13 @@ def run_sipp(tap: Tap, scenario: str, workdir: Path, *, ip: str = "127.0.0.1",
     for k, v in keys.items():
         cmd += ["-key", k, v]
     cmd += (extra or []) + [f"127.0.0.1:{tap.port}"]
+    # sipp quotes datagrams it could not parse (e.g. RTCP that pjmedia sends to the RTP
+    # source port + 1, which may be sipp's SIP port) on stderr, raw bytes and all.
     if background:
         return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout + 10)
+                                text=True, errors="replace")  # fmt: skip
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, errors="replace",
+                          timeout=timeout + 10)  # fmt: skip
 
 
 def statuses(workdir: Path) -> list[str]:

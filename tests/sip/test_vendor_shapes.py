@@ -4,6 +4,8 @@ metadata gives; shapes that cannot be tapped are refused with their reason."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -121,4 +123,9 @@ def test_an_answered_stream_without_rtp_is_reported_in_the_log(tap, caplog):
     assert wait_until(lambda: [c.ended for c in tap.sink.new_calls(before)] == ["hangup"])
     (call,) = tap.sink.new_calls(before)
     assert f"call {call.call_id} audio: no audio from the customer stream" in caplog.text
-    assert f"call {call.call_id} audio: agent 6." in caplog.text  # the summary at the end
+    # The summary at the end: the agent's tone was heard (the sender may run late on a
+    # busy machine, so no exact seconds), the customer's stream carried nothing.
+    summary = re.search(rf"call {call.call_id} audio: agent (\d+\.\d) s in \d+ frames at "
+                        r"(-?\d+) dBFS, customer [\d.]+ s in \d+ frames at -inf dBFS", caplog.text)
+    assert summary, caplog.text[-2000:]
+    assert float(summary[1]) >= 3.0 and int(summary[2]) > -40, summary[0]
