@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,10 @@ from assist.asr.transcription import Transcription
 from assist.call.hub import CallHub, Publisher
 from assist.config import Config, load_coaching
 from assist.errors import UserError
-from assist.frames import CallSink
 from assist.panel.auth import issue_token
-from assist.panel.server import ssl_context
 from assist.panel.setup import panel_secret, panel_server
 from assist.store import open_store, where
+from assist.taps.listen import start_fork, start_sip
 from assist.taps.replay import new_call_id, replay
 from assist.taps.wav import Recording, read_call
 
@@ -104,49 +101,6 @@ class Service:
             if once:
                 return
             await asyncio.sleep(PAUSE_BETWEEN_CALLS)
-
-
-async def start_fork(cfg: Config, sink: CallSink) -> Any:
-    """The media-fork listener, feeding `sink`; UserError when it cannot listen."""
-    from assist.taps.fork import ForkServer
-
-    fp = cfg.fork
-    ssl = None
-    if fp.tls_cert:
-        try:
-            ssl = ssl_context(fp.tls_cert, fp.tls_key)
-        except (OSError, ValueError) as e:
-            raise UserError(f"fork.tls_cert: cannot load the certificate ({e})") from None
-    fork = ForkServer(fp, sink, ssl_context=ssl)
-    try:
-        await fork.start()
-    except OSError as e:
-        raise UserError(f"media-fork listener: cannot listen on {fp.host}:{fp.port} ({e}); "
-                        "choose another fork.port") from None
-    log.info("media-fork listener on %s:%d for %d source(s)", fp.host, fork.port,
-             len(fp.sources))
-    return fork
-
-
-async def start_sip(cfg: Config, sink: CallSink, secret: bytes,
-                    unready: Callable[[], str | None] | None = None) -> Any:
-    """The SIP tap, feeding `sink`; UserError when it cannot start."""
-    from sip.server import SipServer
-
-    sp = cfg.sip
-    proxies = cfg.cluster.proxies
-    # Taps behind one proxy share the digest nonce key (derived from the panel secret
-    # they share), so a retried INVITE may land on any of them.
-    key = hmac.new(secret, b"sip digest nonce", "sha256").digest() if proxies else None
-    sip = SipServer(cfg.trunks, asyncio.get_running_loop(), sink, sp, proxies=proxies,
-                    nonce_key=key, unready=unready)
-    try:
-        await asyncio.to_thread(sip.start)
-    except RuntimeError as e:
-        raise UserError(f"SIP tap: {e}; check [sip] host and ports") from None
-    log.info("SIP tap listening on %s (udp %s, tcp %s) for %d trunk(s)", sp.host,
-             sp.udp_port or "off", sp.tcp_port or "off", len(cfg.trunks))
-    return sip
 
 
 def panel_lines(svc: Service, show_tokens: bool, demo: bool) -> list[str]:

@@ -25,7 +25,7 @@ CONNECT_WAIT = 5.0  # s to wait for the analysis process before saying we run wi
 async def run_tap(cfg: Config) -> int:
     """The tap process: until SIGTERM or SIGINT."""
     from assist.panel.setup import panel_secret
-    from assist.service import start_fork, start_sip
+    from assist.taps.listen import start_fork, start_sip
 
     if not cfg.trunks and not cfg.fork.enabled:
         raise UserError("a tap process takes calls: configure [[trunks]] or [fork]")
