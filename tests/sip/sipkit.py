@@ -185,6 +185,20 @@ def statuses(workdir: Path) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.startswith("SIP/2.0 ")]
 
 
+def answered(workdir: Path) -> list[str]:
+    """The CSeq of each request sipp got a 200 for, once each: a 200 that pjsip sent
+    again because sipp's ACK was slow (a busy machine) is the same answer."""
+    lines = (workdir / "messages.log").read_text(errors="replace").splitlines()
+    seen: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("SIP/2.0 200 "):
+            cseq = next((ln.split(":", 1)[1].strip() for ln in lines[i + 1 : i + 40]
+                         if ln.lower().startswith("cseq:")), "")  # fmt: skip
+            if cseq not in seen:
+                seen.append(cseq)
+    return seen
+
+
 def warning_of(workdir: Path, status: int) -> str | None:
     text = (workdir / "messages.log").read_text(errors="replace")
     block = text.split(f"SIP/2.0 {status} ", 1)
