@@ -69,7 +69,7 @@ class SipServer:
         self.taps = Taps(trunks, loop, sink, self.settings.clock_rate, self._calls)
         self.ports = PortPool(loop, self.taps.deliver, self.settings.clock_rate)
         self.refused: dict[int, int] = {}  # status -> count, for operators and tests
-        self._sip = SipThread(self.settings, _Endpoint, self._setup, self.taps.tick,
+        self._sip = SipThread(self.settings, _Endpoint, self._setup, self._tick,
                               self._closing, self.screen, self.oversized)  # fmt: skip
 
     # --- any thread -----------------------------------------------------------------
@@ -98,6 +98,16 @@ class SipServer:
         log.info("SIP listening on %s udp=%s tcp=%s, %d trunk(s), max %d calls",
                  s.host, s.udp_port, s.tcp_port, len(self.trunks), s.max_calls)  # fmt: skip
         return acc
+
+    def _tick(self) -> None:
+        self.taps.tick()
+        now = time.monotonic()
+        for call in list(self._calls.values()):
+            if call.answered_at is not None:
+                try:
+                    call.latch_sources(now)
+                except Exception:  # the poll loop must go on whatever one call does
+                    log_error(f"call {call.pj_id}: RTP latching failed")
 
     def _closing(self, ep: pj.Endpoint) -> None:
         ep.hangupAllCalls()
@@ -246,11 +256,13 @@ class SipServer:
     def on_media(self, call: TapCall) -> None:
         """(Re)connect each tapped stream to its port; notice hold and resume."""
         live = call.live_streams()
+        call.unlatch()  # a re-INVITE may name other sources: latch again
         self.taps.hold(call, held=not live)
         call.connect(live)
 
     def _teardown(self, call: TapCall, reason: str) -> None:
         """Stop and delete the ports and the Call now, on this registered thread."""
         self._calls.pop(call.pj_id, None)
+        call.unlatch()
         call.release_ports()
         self.taps.gone(call, reason)

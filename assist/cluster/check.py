@@ -220,6 +220,8 @@ def _listens(cfg: Config, r: Report, sock: Path) -> None:
         r.add("listens on", f"media forks {cfg.fork.host}:{cfg.fork.port}")
     if c.role == "analysis":
         r.add("listens on", f"analysis socket {sock} (frames from this machine's taps)")
+    if c.role == "gateway":
+        r.add("tokens", f"checked with {cfg.secret_path} (the same file on every gateway)")
     if c.proxies and c.role in ("embedded", "tap"):
         r.add("trusts", "X-Assist-Source from " + ", ".join(c.proxies) + " (cluster.proxies)")
 

@@ -96,6 +96,8 @@ def test_a_gateway_names_its_peers_and_finds_them(tmp_path: Path, redis_server: 
     assert "listens on   panel http://127.0.0.1:8800/" in out
     assert f"Redis {redis_server.url}: reads events, publishes feedback (reachable)" in out
     assert "reads calls for review pages (reachable)" in out
+    assert f"tokens       checked with {tmp_path / 'data' / 'panel-secret'} (the same file on " \
+           "every gateway)" in out
     assert "hunter2" not in out and "warning" not in out, out
 
     redis_server.stop()
