@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -456,7 +457,10 @@ def held_out_loop(train: list[str], data: Path) -> Any:
     except ImportError:  # a tree without a learned model: its defaults as they are
         return loop
     model = fit_model(data, train)
-    path = Path(tempfile.gettempdir()) / f"anger-heldout-{'-'.join(sorted(train))}.json"
+    # One file per process: two runs at once (of different trees) must not read each
+    # other's fold models.
+    path = (Path(tempfile.gettempdir())
+            / f"anger-heldout-{os.getpid()}-{'-'.join(sorted(train))}.json")
     path.write_text(model.to_json(), encoding="utf-8")
     return replace(loop, anger=replace(loop.anger, model=str(path)))
 
