@@ -21,6 +21,7 @@ from assist.asr.config import AsrParams, models_from
 from assist.audio.prosody import NucleiParams
 from assist.audio.vad import VadParams
 from assist.call.session import LoopParams
+from assist.cluster.check import contradictions
 from assist.cluster.kamailio import KamailioParams
 from assist.cluster.params import ClusterParams
 from assist.coach.coach import CoachParams
@@ -37,6 +38,7 @@ from assist.settings import (
     check_fields,
     choice,
     flag,
+    located,
     number,
     strings,
     text,
@@ -204,7 +206,10 @@ def load(path: str | Path | None) -> Config:
         else:
             raise src.error((name,), unknown(name, [*SECTIONS, *TOP_KEYS], "section"))
     loop = LoopParams(**{k: parts.pop(k) for k in LOOP_SECTIONS if k in parts})
-    return Config(path=str(p), loop=loop, agents=_agents(agents, loop, src), **parts, **top)
+    cfg = Config(path=str(p), loop=loop, agents=_agents(agents, loop, src), **parts, **top)
+    for err in contradictions(cfg):  # settings of several sections that cannot work together
+        raise located(err, src)
+    return cfg
 
 
 def _agents(doc: Any, loop: LoopParams, src: Source) -> Mapping[str, LoopParams]:

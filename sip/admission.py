@@ -60,15 +60,20 @@ class Gate:
     def admit(self, raw: bytes | str, src: str, active: int, now: float) -> Admission:
         """Decide, or raise `Refusal` (its `trunk` names the trunk once one matched)."""
         msg = parse_message(raw)
-        host, transport = self.source(msg, src)
-        trunk = match_trunk(self.trunks, host, transport)
-        if trunk is None:
-            raise Refusal(403, f"source {host} ({transport}) is not allowed by any trunk")
+        host, trunk = self.trunk_of(msg, src)
         try:
             return self._admit(msg, raw, trunk, host, active, now)
         except Refusal as r:
             r.trunk = trunk.name
             raise
+
+    def trunk_of(self, msg: SipMessage, src: str) -> tuple[str, Trunk]:
+        """The sender's address and its trunk, or the 403 refusal."""
+        host, transport = self.source(msg, src)
+        trunk = match_trunk(self.trunks, host, transport)
+        if trunk is None:
+            raise Refusal(403, f"source {host} ({transport}) is not allowed by any trunk")
+        return host, trunk
 
     def source(self, msg: SipMessage, src: str) -> tuple[str, str]:
         """The address and transport the INVITE is judged by."""

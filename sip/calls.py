@@ -14,6 +14,7 @@ import pjsua2 as pj
 
 from sip.admission import Admission
 from sip.endpoint import guarded
+from sip.latch import Latch, host_port, latch, pick, unlatch
 from sip.media import TapPort
 from sip.message import REASONS
 
@@ -45,6 +46,7 @@ class TapCall(pj.Call):
         self.answered_at: float | None = None  # when the 200 went out
         self.held = True  # until a stream is received
         self.held_at: float | None = None
+        self.latches: dict[int, Latch] = {}  # media index -> its RTP source latch
 
     @property
     def roles(self) -> dict[int, str]:
@@ -121,6 +123,41 @@ class TapCall(pj.Call):
             if tap.slot != slot:
                 self.getAudioMedia(index).startTransmit(tap)
                 tap.slot = slot
+
+    def latch_sources(self, now: float) -> None:
+        """Latch each tapped stream's RTP socket to its source once one came (sip/latch.py)."""
+        for index, role in self.roles.items():
+            st = self.latches.setdefault(index, Latch())
+            if st.source is not None:
+                continue
+            try:
+                info = self.getMedTransportInfo(index)
+                if not info.srcRtpName:
+                    continue  # no packet yet
+                st.first = now if st.first is None else st.first
+                why = pick(self.getStreamInfo(index).remoteRtpAddress, info.srcRtpName,
+                           now - st.first)  # fmt: skip
+            except pj.Error:
+                continue  # the stream is not up (yet)
+            if why is None:
+                continue
+            done = latch(host_port(info.localRtpName)[1], info.srcRtpName)
+            if done is None:
+                st.source = "-"  # stop trying; pjmedia takes any source, as before
+                log.warning("call %s: %s RTP not latched: no IPv4 socket on %s", self.name,
+                            role, info.localRtpName)  # fmt: skip
+                continue
+            self.latches[index] = done
+            log.info("call %s: %s RTP latched to %s (%s)", self.name, role, done.source, why)
+
+    def unlatch(self) -> None:
+        for done in self.latches.values():
+            unlatch(done)
+        self.latches.clear()
+
+    @property
+    def name(self) -> str:
+        return self.tap_id or f"dialog {self.pj_id}"
 
     def release_ports(self) -> None:
         """Stop each stream's transmission and hand the ports back to the pool (a

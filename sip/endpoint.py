@@ -24,6 +24,7 @@ import pjsua2 as pj
 
 from sip.rxhook import RxHook, Screen
 from sip.settings import WHEEL_MAX_CALLS, SipSettings
+from sip.tcphook import Judge, TcpHook
 
 log = logging.getLogger("assist.sip")
 
@@ -37,13 +38,14 @@ class SipThread:
     def __init__(self, settings: SipSettings, endpoint: Callable[[], pj.Endpoint],
                  setup: Callable[[pj.Endpoint], pj.Account], tick: Job,
                  closing: Callable[[pj.Endpoint], None],
-                 screen: Screen | None = None) -> None:  # fmt: skip
+                 screen: Screen | None = None, oversized: Judge | None = None) -> None:  # fmt: skip
         self.settings = settings
         self._make_endpoint = endpoint
         self._setup = setup
         self._tick = tick
         self._closing = closing
         self._screen = screen
+        self._oversized = oversized
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
@@ -123,6 +125,9 @@ class SipThread:
         support_siprec()
         self.rxhook = RxHook(self._screen)
         self.rxhook.install()
+        if self._oversized is not None:
+            self.tcphook = TcpHook(self._oversized)
+            self.tcphook.install()
         ep.audDevManager().setNullDev()
         listeners = ((pj.PJSIP_TRANSPORT_UDP, s.udp_port), (pj.PJSIP_TRANSPORT_TCP, s.tcp_port))
         for kind, port in listeners:

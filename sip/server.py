@@ -19,6 +19,8 @@ from assist.frames import CallSink
 from sip.admission import Admission, Gate
 from sip.calls import TapCall, warning
 from sip.endpoint import WHEEL_MAX_CALLS, SipSettings, SipThread, guarded, log_error
+from sip.message import MAX_PACKET, parse_message
+from sip.oversize import Dropped
 from sip.ports import PortPool
 from sip.siprec import Refusal
 from sip.taps import Taps
@@ -67,8 +69,8 @@ class SipServer:
         self.taps = Taps(trunks, loop, sink, self.settings.clock_rate, self._calls)
         self.ports = PortPool(loop, self.taps.deliver, self.settings.clock_rate)
         self.refused: dict[int, int] = {}  # status -> count, for operators and tests
-        self._sip = SipThread(self.settings, _Endpoint, self._setup, self.taps.tick,
-                              self._closing, self.screen)  # fmt: skip
+        self._sip = SipThread(self.settings, _Endpoint, self._setup, self._tick,
+                              self._closing, self.screen, self.oversized)  # fmt: skip
 
     # --- any thread -----------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -97,6 +99,16 @@ class SipServer:
                  s.host, s.udp_port, s.tcp_port, len(self.trunks), s.max_calls)  # fmt: skip
         return acc
 
+    def _tick(self) -> None:
+        self.taps.tick()
+        now = time.monotonic()
+        for call in list(self._calls.values()):
+            if call.answered_at is not None:
+                try:
+                    call.latch_sources(now)
+                except Exception:  # the poll loop must go on whatever one call does
+                    log_error(f"call {call.pj_id}: RTP latching failed")
+
     def _closing(self, ep: pj.Endpoint) -> None:
         ep.hangupAllCalls()
         deadline = time.monotonic() + 2.0
@@ -123,11 +135,26 @@ class SipServer:
             return r.status, r.reason, (("Warning", warning(r.reason)), *r.headers)
         return None
 
-    def _count_refusal(self, src: str, status: int, reason: str, trunk: str | None) -> None:
+    def oversized(self, dropped: Dropped, src: str) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+        """A request too long for the SIP stack on a TCP connection: taken off the
+        stream before pjsip parsed it, so the connection goes on."""
+        status, trunk = 513, None
+        reason = (f"message of {dropped.size} bytes: the SIP stack reads at most {MAX_PACKET} "
+                  "bytes per message; send smaller metadata, or use UDP")  # fmt: skip
+        try:
+            trunk = self.gate.trunk_of(parse_message(dropped.head), src)[1].name
+        except Refusal as r:
+            status, reason = r.status, r.reason
+        self._count_refusal(self.gate.who(dropped.head, src), status, reason, trunk,
+                            dropped.method)  # fmt: skip
+        return status, reason, (("Warning", warning(reason)),)
+
+    def _count_refusal(self, src: str, status: int, reason: str, trunk: str | None,
+                       method: str = "INVITE") -> None:  # fmt: skip
         self.refused[status] = self.refused.get(status, 0) + 1
         # A first INVITE challenged with 401 is the normal digest round trip, not a fault.
         level = logging.INFO if status == 401 else logging.WARNING
-        log.log(level, "refused INVITE from %s (trunk %s): %d %s", src, trunk or "-", status,
+        log.log(level, "refused %s from %s (trunk %s): %d %s", method, src, trunk or "-", status,
                 reason)  # fmt: skip
 
     def on_incoming(self, acc: pj.Account, prm: pj.OnIncomingCallParam) -> None:
@@ -229,11 +256,13 @@ class SipServer:
     def on_media(self, call: TapCall) -> None:
         """(Re)connect each tapped stream to its port; notice hold and resume."""
         live = call.live_streams()
+        call.unlatch()  # a re-INVITE may name other sources: latch again
         self.taps.hold(call, held=not live)
         call.connect(live)
 
     def _teardown(self, call: TapCall, reason: str) -> None:
         """Stop and delete the ports and the Call now, on this registered thread."""
         self._calls.pop(call.pj_id, None)
+        call.unlatch()
         call.release_ports()
         self.taps.gone(call, reason)

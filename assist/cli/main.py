@@ -145,6 +145,13 @@ def cmd_config_check(args: argparse.Namespace, cfg: Config) -> int:
         own = [n for n in ("interruption", "pace", "anger", "silence")
                if getattr(params, n) != getattr(cfg.loop, n)]
         print(f"  agent {agent}: own {', '.join(own) or 'nothing (same as the service)'}")
+    if cfg.cluster.clustered or cfg.kamailio.taps or cfg.cluster.postgres_url:
+        from assist.cluster.check import explain
+
+        report = explain(cfg, probe=not args.offline)
+        print("\n".join(report.lines))
+        for w in report.warnings:
+            print(f"warning: {cfg.path}: {w}")
     return 0
 
 
@@ -211,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("config", help="check a config file")
     cp.add_argument("action", choices=["check"])
+    cp.add_argument("--offline", action="store_true",
+                    help="do not try Redis, PostgreSQL, the analysis socket or the taps")
     cp.set_defaults(func=cmd_config_check)
     return ap
 

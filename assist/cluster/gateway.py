@@ -59,8 +59,8 @@ KEEP_SEQS = 50_000  # calls whose last seq is remembered (long after they end)
 KEEP_CARDS = 10_000  # live calls whose suggestion ids are remembered for feedback
 BAD_LOGGED = 10  # bad entries logged one by one; after that every 1000th
 
-# What the follower hands each kept event to: (wire, agent or None).
-Sink = Callable[[dict[str, Any], str | None], None]
+# What the follower hands each kept event to: (wire, agent or None, the panel message).
+Sink = Callable[[dict[str, Any], str | None, str], None]
 Entry = tuple[str, dict[str, str]]
 
 
@@ -179,7 +179,8 @@ class Follower:
             if len(self.last_seq) > KEEP_SEQS:
                 self.last_seq.popitem(last=False)
             self.kept += 1
-            self.sink(wire, agent)
+            # The entry's JSON parsed as one object, so it can be sent as it came.
+            self.sink(wire, agent, '{"type":"event","event":' + fields["wire"] + "}")
 
     def _went_down(self, e: Exception) -> None:
         if self.down_since is None:
@@ -252,9 +253,9 @@ async def run_gateway(cfg: Config, *, host: str | None = None, port: int | None 
     feedback = FeedbackOut(url, cards)
     server = panel_server(cfg, secret, feedback, host=host, port=port)
 
-    def sink(wire: dict[str, Any], agent: str | None) -> None:
+    def sink(wire: dict[str, Any], agent: str | None, text: str) -> None:
         cards.see(wire)
-        server.publish(wire, agent=agent)
+        server.publish(wire, agent=agent, text=text)
 
     follower = Follower(url, sink)
     started = time.monotonic()

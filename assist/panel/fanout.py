@@ -128,14 +128,15 @@ class Fanout:
         return None
 
     # -- events -----------------------------------------------------------
-    def publish(self, wire: dict[str, Any], agent: str | None) -> str:
+    def publish(self, wire: dict[str, Any], agent: str | None, text: str | None = None) -> str:
+        """Route `wire`; `text` is its event_text() when the caller already has it."""
         call_id, typ, seq = wire["call_id"], wire["type"], int(wire["seq"])
         call = self.calls.get(call_id)
         if call is None:
             call = self.calls[call_id] = CallLog(call_id, agent)
         if call.agent is None:
             call.agent = agent or (wire.get("evidence") or {}).get("agent")
-        text = event_text(wire)
+        text = text or event_text(wire)
         if typ == "transcript.partial":
             call.partials[wire.get("party") or ""] = (seq, text)
         else:

@@ -147,11 +147,15 @@ class AssistServer:
 
     # -- Publisher --------------------------------------------------------
     def publish(
-        self, wire: dict[str, Any], *, agent: str | None = None, arrival: float | None = None
+        self, wire: dict[str, Any], *, agent: str | None = None, arrival: float | None = None,
+        text: str | None = None,
     ) -> None:
-        """Hand one serialised event to every allowed connection.  Never blocks."""
+        """Hand one serialised event to every allowed connection.  Never blocks.
+
+        `text` is the event's message (fanout.event_text) when the caller has it already.
+        """
         self.stats["published"] += 1
-        self.fanout.publish(wire, agent)
+        self.fanout.publish(wire, agent, text)
         self._close_overflowed()
 
     def _close_overflowed(self) -> None:

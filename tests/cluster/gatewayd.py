@@ -29,14 +29,14 @@ BANNER = re.compile(r"assist gateway \S+ on (http://[\d.]+:\d+/)")
 
 class Gateway:
     def __init__(self, folder: Path, redis_url: str, name: str, *, data_dir: Path | None = None,
-                 extra: str = "") -> None:
+                 extra: str = "", cluster: str = "") -> None:
         self.folder = folder
         self.name = name
         self.data_dir = data_dir or folder / "data"
         self.config = folder / f"{name}.toml"
         self.config.write_text(
             f'data_dir = "{self.data_dir}"\n{extra}\n[cluster]\nrole = "gateway"\n'
-            f'name = "{name}"\nredis_url = "{redis_url}"\n', encoding="utf-8")
+            f'name = "{name}"\nredis_url = "{redis_url}"\n{cluster}\n', encoding="utf-8")
         self.out = folder / f"{name}.out"
         self.err = folder / f"{name}.err"
         self.proc: subprocess.Popen[bytes] | None = None

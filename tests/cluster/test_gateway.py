@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from stored import demo_wires
 
 from assist.cluster.bus import EVENTS_STREAM, FEEDBACK_STREAM, RedisPublisher, event_fields
 from tests.cluster import redisd
-from tests.cluster.gatewayd import Gateway, Panel
+from tests.cluster.gatewayd import ROOT, Gateway, Panel
+from tests.cluster.postgresd import pg_url, postgres_server  # noqa: F401
 from tests.cluster.streamkit import Calls, entries, wait_for
 
 redis_server = redisd.redis_server
@@ -226,4 +232,44 @@ def test_a_gateway_with_no_redis_says_so(tmp_path: Path) -> None:
     gw = Gateway(tmp_path, f"redis://127.0.0.1:{redisd.free_tcp_port()}/0", "gw")
     with pytest.raises(RuntimeError, match="cannot read assist:events"):
         gw.start()
+    no_traceback(gw)
+
+
+def http_json(url: str, token: str) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_an_ended_call_is_on_the_floor_and_its_review_comes_from_postgresql(
+        tmp_path: Path, bus: Bus, redis_server: redisd.RedisD, pg_url: str) -> None:  # noqa: F811
+    gw = Gateway(tmp_path, redis_server.url, "gw", cluster=f'postgres_url = "{pg_url}"').start()
+    wcfg = tmp_path / "writer.toml"
+    wcfg.write_text(f'data_dir = "{tmp_path / "wdata"}"\n[cluster]\nrole = "writer"\n'
+                    f'name = "w1"\nredis_url = "{redis_server.url}"\n'
+                    f'postgres_url = "{pg_url}"\n', encoding="utf-8")
+    writer = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(wcfg), "run"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        demo = demo_wires("gwdemo")
+        bus.calls.agents["gwdemo"] = "agent-1001"  # as the demo call's evidence names it
+        bus.send(*demo)
+        floor = Panel(gw, gw.token(role="supervisor"))
+        assert [(c["call_id"], c["active"]) for c in floor.welcome["calls"]] == [
+            ("gwdemo", False)]
+        floor.until(lambda p: any(e["type"] == "call.ended" for e in p.events),
+                    what="the just-ended call on the floor")
+        api = f"{gw.url}api/review/gwdemo"
+        got = wait_for(lambda: (r := http_json(api, gw.token(agent="agent-1001")))[0] == 200 and
+                       len(r[1]["events"]) == len(demo) and r, what="the stored call")
+        assert [e["seq"] for e in got[1]["events"]] == [w["seq"] for w in demo]
+        assert http_json(api, gw.token(agent="agent-1002"))[0] == 404
+        floor.close()
+    finally:
+        writer.terminate()
+        writer.wait(timeout=30)
+        gw.stop()
     no_traceback(gw)

@@ -169,10 +169,13 @@ def run_sipp(tap: Tap, scenario: str, workdir: Path, *, ip: str = "127.0.0.1",
     for k, v in keys.items():
         cmd += ["-key", k, v]
     cmd += (extra or []) + [f"127.0.0.1:{tap.port}"]
+    # sipp quotes datagrams it could not parse (e.g. RTCP that pjmedia sends to the RTP
+    # source port + 1, which may be sipp's SIP port) on stderr, raw bytes and all.
     if background:
         return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout + 10)
+                                text=True, errors="replace")  # fmt: skip
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, errors="replace",
+                          timeout=timeout + 10)  # fmt: skip
 
 
 def statuses(workdir: Path) -> list[str]:
@@ -180,6 +183,20 @@ def statuses(workdir: Path) -> list[str]:
     log = workdir / "messages.log"
     text = log.read_text(errors="replace") if log.exists() else ""
     return [ln.strip() for ln in text.splitlines() if ln.startswith("SIP/2.0 ")]
+
+
+def answered(workdir: Path) -> list[str]:
+    """The CSeq of each request sipp got a 200 for, once each: a 200 that pjsip sent
+    again because sipp's ACK was slow (a busy machine) is the same answer."""
+    lines = (workdir / "messages.log").read_text(errors="replace").splitlines()
+    seen: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("SIP/2.0 200 "):
+            cseq = next((ln.split(":", 1)[1].strip() for ln in lines[i + 1 : i + 40]
+                         if ln.lower().startswith("cseq:")), "")  # fmt: skip
+            if cseq not in seen:
+                seen.append(cseq)
+    return seen
 
 
 def warning_of(workdir: Path, status: int) -> str | None:

@@ -7,8 +7,10 @@ import socket
 import struct
 import threading
 
+import numpy as np
 import pytest
 
+from tests.sip.rtp import dominant_hz
 from tests.sip.sipkit import (
     AGENT_HZ,
     CUSTOMER_HZ,
@@ -130,6 +132,61 @@ def test_garbage_never_crashes_or_disturbs_another_call(tap, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert wait_until(lambda: len(tap.sink.new_calls(before)) == 3
                       and tap.sink.new_calls(before)[2].ended == "hangup")  # fmt: skip
+
+
+def spray_decodable(ports: list[int], ip: str, stop: threading.Event) -> int:
+    """PCMU RTP of loud noise, one steady SSRC per port: what pjmedia would decode and
+    switch to if it took RTP from anyone."""
+    rnd = random.Random(3)
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ip, 0))
+        while not stop.is_set():
+            for k, port in enumerate(ports):
+                hdr = struct.pack("!BBHII", 0x80, 0, sent & 0xFFFF, sent * 160, 0xBAD0 + k)
+                s.sendto(hdr + bytes(rnd.getrandbits(8) for _ in range(160)), ("127.0.0.1", port))
+                sent += 1
+            stop.wait(0.004)  # 250 packets a second per stream, five times the caller's
+    return sent
+
+
+def own_tone_frames(call, party: str, hz: float) -> int:
+    frames = [f.pcm for f in call.frames.get(party, [])]
+    return sum(1 for f in frames if np.abs(f).max() > 2000 and abs(dominant_hz(f) - hz) < 60)
+
+
+def test_a_stranger_spraying_rtp_at_a_live_call_does_not_take_its_audio(tap, tmp_path, caplog):
+    # pjmedia alone took RTP from any source and switched to a persistent stranger: the
+    # sprayed call kept about a third of its own audio.  Each stream is latched to the
+    # first source on the host its SDP names, so a stranger is dropped by the kernel,
+    # whether from another host or from the caller's own (once the stream is latched).
+    before = len(tap.sink.order)
+    two_tone_pcap(tmp_path, seconds=4.0)
+    proc = run_sipp(tap, "siprec_uac.xml", tmp_path, duration_ms=4300, background=True)
+    assert wait_until(lambda: len(tap.sink.new_calls(before)) == 1)
+    (call,) = tap.sink.new_calls(before)
+    ports = [int(a.rsplit(":", 1)[1]) for a in call.meta["rtp"].values()]
+    assert wait_until(lambda: caplog.text.count(f"call {call.call_id}: ") >= 2
+                      and caplog.text.count("RTP latched to 127.0.0.1:") >= 2)  # fmt: skip
+    stop = threading.Event()
+    sprayers = [threading.Thread(target=spray_decodable, args=(ports, ip, stop))
+                for ip in ("127.0.0.5", "127.0.0.1")]  # fmt: skip
+    for t in sprayers:
+        t.start()
+    try:
+        _, err = proc.communicate(timeout=40)
+    finally:
+        stop.set()
+        for t in sprayers:
+            t.join()
+    assert proc.returncode == 0, err[-2000:]
+    assert wait_until(lambda: call.ended is not None)
+    assert_ended_in_order(call)  # the analysis went on to the hangup
+    for party, hz in (("customer", CUSTOMER_HZ), ("agent", AGENT_HZ)):
+        heard = own_tone_frames(call, party, hz)  # of the 200 the caller sent
+        assert heard >= 190, f"{party}: {heard} of 200 frames carry its own tone"
+    assert "(the SDP's host)" in caplog.text
+    assert tap.idle()
 
 
 def test_an_answer_never_acked_frees_its_slot(tap, caplog):
