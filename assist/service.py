@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import signal
 import sys
@@ -23,9 +22,9 @@ from assist.call.hub import CallHub, Publisher
 from assist.config import Config, load_coaching
 from assist.errors import UserError
 from assist.panel.auth import issue_token
-from assist.panel.server import ssl_context
 from assist.panel.setup import panel_secret, panel_server
 from assist.store import open_store, where
+from assist.taps.listen import start_fork, start_sip
 from assist.taps.replay import new_call_id, replay
 from assist.taps.wav import Recording, read_call
 
@@ -76,42 +75,10 @@ class Service:
             await self._start_fork()
 
     async def _start_fork(self) -> None:
-        from assist.taps.fork import ForkServer
-
-        fp = self.cfg.fork
-        ssl = None
-        if fp.tls_cert:
-            try:
-                ssl = ssl_context(fp.tls_cert, fp.tls_key)
-            except (OSError, ValueError) as e:
-                raise UserError(f"fork.tls_cert: cannot load the certificate ({e})") from None
-        self.fork = ForkServer(fp, self.hub, ssl_context=ssl)
-        try:
-            await self.fork.start()
-        except OSError as e:
-            self.fork = None
-            raise UserError(f"media-fork listener: cannot listen on {fp.host}:{fp.port} ({e}); "
-                            "choose another fork.port") from None
-        log.info("media-fork listener on %s:%d for %d source(s)", fp.host, self.fork.port,
-                 len(fp.sources))
+        self.fork = await start_fork(self.cfg, self.hub)
 
     async def _start_sip(self) -> None:
-        from sip.server import SipServer
-
-        sp = self.cfg.sip
-        proxies = self.cfg.cluster.proxies
-        # Taps behind one proxy share the digest nonce key (derived from the panel secret
-        # they share), so a retried INVITE may land on any of them.
-        key = hmac.new(self.secret, b"sip digest nonce", "sha256").digest() if proxies else None
-        self.sip = SipServer(self.cfg.trunks, asyncio.get_running_loop(), self.hub, sp,
-                             proxies=proxies, nonce_key=key)
-        try:
-            await asyncio.to_thread(self.sip.start)
-        except RuntimeError as e:
-            self.sip = None
-            raise UserError(f"SIP tap: {e}; check [sip] host and ports") from None
-        log.info("SIP tap listening on %s (udp %s, tcp %s) for %d trunk(s)", sp.host,
-                 sp.udp_port or "off", sp.tcp_port or "off", len(self.cfg.trunks))
+        self.sip = await start_sip(self.cfg, self.hub, self.secret)
 
     async def stop(self) -> None:
         if self.fork is not None:
@@ -168,6 +135,10 @@ async def run(cfg: Config, call: str | None, *, speed: float, once: bool,
         from assist.cluster.gateway import run_gateway
 
         return await run_gateway(cfg, host=host, port=port)
+    if cfg.cluster.role in ("tap", "analysis"):
+        from assist.cluster import analysis, tap
+
+        return await (tap.run if cfg.cluster.role == "tap" else analysis.run)(cfg)
     # With trunks or media forks configured the demo call is off unless a call is named.
     live = bool(cfg.trunks) or cfg.fork.enabled
     rec = read_call(call or DEMO_CALL) if (call or (demo and not live)) else None

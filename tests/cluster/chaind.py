@@ -134,7 +134,7 @@ class PanelReader:
 
     def __init__(self, ws_url: str, token: str, label: str = "") -> None:
         self.label = label
-        self.ws = connect(ws_url, open_timeout=30, max_size=None)
+        self.ws = connect(ws_url, open_timeout=30, max_size=None).__enter__()
         self.ws.send(json.dumps({"type": "hello", "v": 1, "token": token}))
         self.messages: list[dict[str, Any]] = []
         self.closed = threading.Event()

@@ -12,6 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.sip.sipkit import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
 
@@ -47,6 +49,24 @@ class Kamailio:
         self.config, self.dir, self.host, self.port = config, workdir, host, port
         self.log_path = workdir / "kamailio.log"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def in_front_of(cls, workdir: Path, taps: list[str], tap_calls: int) -> Kamailio:
+        """Kamailio on a free loopback port for these taps ("IP:PORT"), probing every
+        second so a dead tap is noticed quickly."""
+        port = free_port()
+        config = workdir / "kamailio.toml"
+        config.write_text(f"""[kamailio]
+host = "127.0.0.1"
+port = {port}
+tcp = false
+taps = [{", ".join(f'"{t}"' for t in taps)}]
+tap_calls = {tap_calls}
+probe_interval = 1
+tap_timeout = 2.0
+children = 2
+""", encoding="utf-8")
+        return cls(config, workdir / "kamailio", "127.0.0.1", port)
 
     def start(self, timeout: float = 20.0) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

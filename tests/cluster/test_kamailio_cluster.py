@@ -35,21 +35,9 @@ def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("cluster")
     secret = work / "panel-secret"
     secret.write_text("ab" * 32)
-    kport = free_port()
     taps = [TapProcess(f"tap{i}", work, free_port(), 42000 + i * 200 + free_port() % 10 * 20,
                        secret, proxy="127.0.0.1") for i in (1, 2, 3)]  # fmt: skip
-    kcfg = work / "kamailio.toml"
-    kcfg.write_text(f"""[kamailio]
-host = "127.0.0.1"
-port = {kport}
-tcp = false
-taps = [{", ".join(f'"{t.address}"' for t in taps)}]
-tap_calls = {TAP_CALLS}
-probe_interval = 1
-tap_timeout = 2.0
-children = 2
-""", encoding="utf-8")
-    proxy = Kamailio(kcfg, work / "kamailio", "127.0.0.1", kport)
+    proxy = Kamailio.in_front_of(work, [t.address for t in taps], TAP_CALLS)
     try:
         for t in taps:
             t.start()
@@ -105,8 +93,12 @@ def tap_of(cluster, name: str) -> TapProcess:
 
 
 def assert_tapped_right(tap: TapProcess, call_id: str) -> None:
+    assert_parties_right(tap.events(call_id))
+
+
+def assert_parties_right(events: list[dict]) -> None:
     """Each party's spurt is its own tone at its own time: the streams were not crossed."""
-    spurts = {(e["party"]): e["evidence"] for e in tap.events(call_id) if e["type"] == "metrics"}
+    spurts = {(e["party"]): e["evidence"] for e in events if e["type"] == "metrics"}
     assert set(spurts) == {"customer", "agent"}, spurts
     c, a = spurts["customer"], spurts["agent"]
     assert c["start"] < 0.5 and c["duration"] == pytest.approx(SWITCH, abs=0.5)
