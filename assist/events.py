@@ -32,6 +32,7 @@ from assist.evidence import (
     PACE_DIRECTIONS,
     AngerEvidence,
     AnyEvidence,
+    AudioHealthEvidence,
     CallEndedEvidence,
     CallStartedEvidence,
     EventType,
@@ -94,6 +95,7 @@ CATEGORIES: Mapping[EventType, Category] = MappingProxyType({
     "silence": Category(SilenceEvidence, floor=True),
     "silence.end": Category(SilenceEndEvidence, floor=True),
     "response.gap": Category(ResponseGapEvidence, quiet=True),
+    "audio.health": Category(AudioHealthEvidence, floor=True),
 })
 
 

@@ -38,6 +38,7 @@ EventType = Literal[
     "silence",
     "silence.end",
     "response.gap",
+    "audio.health",
 ]
 
 # The evidence vocabularies: detectors emit them, playbook triggers filter on them.
@@ -53,6 +54,10 @@ FeedbackAction = Literal["used", "dismissed"]
 FEEDBACK_ACTIONS: tuple[FeedbackAction, ...] = get_args(FeedbackAction)
 GapKind = Literal["over", "latch", "normal", "long"]  # the agent's answer after a turn
 GAP_KINDS: tuple[GapKind, ...] = get_args(GapKind)
+# A tapped stream's audio: no RTP came, it stays silent, both streams carry the same
+# audio, a faulty stream came back, or (at the end of the call) it was fine.
+AudioProblem = Literal["no_rtp", "silent", "identical", "recovered", "ok"]
+AUDIO_PROBLEMS: tuple[AudioProblem, ...] = get_args(AudioProblem)
 
 
 def _freeze(value: Any) -> Any:
@@ -357,10 +362,29 @@ class ResponseGapEvidence(Evidence):
         _one_of("kind", self.kind, GAP_KINDS)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class AudioHealthEvidence(Evidence):
+    """One stream's audio as the tap received it (the event's party names the stream;
+    none for `identical`, which is about both)."""
+
+    type: ClassVar[EventType] = "audio.health"
+    optional: ClassVar[frozenset[str]] = frozenset({"packets", "loss"})
+    problem: AudioProblem
+    seconds: float  # audio received, s
+    level_db: float | None  # dBFS over the call so far; None for digital silence
+    detail: str  # for the log and `calls show`
+    final: bool = False  # the end-of-call summary of this stream
+    packets: int | None = None  # RTP packets received, when the tap counts them
+    loss: int | None = None  # RTP packets lost, when the tap counts them
+
+    def check(self) -> None:
+        _one_of("problem", self.problem, AUDIO_PROBLEMS)
+
+
 AnyEvidence = (
     CallStartedEvidence | CallEndedEvidence | TranscriptionEvidence | TalkStartEvidence
     | TalkEndEvidence | MetricsEvidence | InterruptionEvidence | InterruptionEndEvidence
     | PaceEvidence | PaceDriftEvidence | AngerEvidence | TranscriptPartialEvidence
     | TranscriptFinalEvidence | PhraseEvidence | SuggestionEvidence | FeedbackEvidence
-    | SilenceEvidence | SilenceEndEvidence | ResponseGapEvidence
+    | SilenceEvidence | SilenceEndEvidence | ResponseGapEvidence | AudioHealthEvidence
 )

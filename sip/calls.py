@@ -77,6 +77,17 @@ class TapCall(pj.Call):
                 pass
         return out
 
+    def rtp_counts(self) -> dict[str, tuple[int, int]]:
+        """RTP packets received and lost so far on each tapped stream."""
+        out = {}
+        for index, role in self.roles.items():
+            try:
+                rx = self.getStreamStat(index).rtcp.rxStat
+                out[role] = (int(rx.pkt), int(rx.loss))
+            except pj.Error:
+                pass  # no stream (yet, or any more)
+        return out
+
     def answer_with(self, status: int, reason: str | None = None, audio: int = 1,
                     headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
         """Provisional/200 answers; final refusals go through `refuse` (a queued job)."""

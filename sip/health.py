@@ -1,22 +1,53 @@
-"""Audio health per stream of a tapped call: frames and seconds received, level, and
-the faults an admin must hear about.  Pure: frames and checks in, text out.
+"""Audio health per stream of a tapped call: RTP packets and loss, seconds received,
+level, and the faults an admin must hear about.  Pure: frames, counts and checks in,
+reports out (the tap logs them and raises `audio.health` events).
 
-Faults, checked a few seconds after the call starts (the ACK):
-- a stream that delivered no audio: no frames, or only zeros (pjmedia plays zeros for
-  a stream whose RTP never comes; packet counts are not read here);
-- a stream that stays silent (below `SILENT_DBFS`);
-- both streams carrying the same audio (an SBC forking one leg twice).
+Faults, checked `CHECK_AFTER` seconds after the call starts (the ACK):
+- `no_rtp`: a stream that received no RTP packet (when the tap counts packets), or
+  delivered no frames or only zeros (pjmedia plays zeros for a stream whose RTP never
+  comes);
+- `silent`: a stream that stays below `SILENT_DBFS`;
+- `identical`: both streams carrying the same audio (an SBC forking one leg twice).
+A stream found faulty is looked at again every `CHECK_AFTER` seconds; when its audio
+comes (packets and a level over the last stretch) it is reported `recovered`.  At the
+end each stream gets a `final` report: its figures and its state then.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-CHECK_AFTER = 5.0  # seconds after the start
+CHECK_AFTER = 5.0  # seconds after the start, and between looks at a faulty stream
 SILENT_DBFS = -55.0
 SAME_CORRELATION = 0.95
+
+
+@dataclass(frozen=True)
+class Report:
+    party: str | None  # None: about both streams
+    problem: str  # no_rtp, silent, identical, recovered, ok
+    seconds: float
+    level_db: float | None
+    detail: str
+    packets: int | None = None
+    loss: int | None = None
+    final: bool = False
+
+    def evidence(self) -> dict[str, Any]:
+        """The `audio.health` event's evidence (assist.evidence.AudioHealthEvidence)."""
+        return {"problem": self.problem, "seconds": self.seconds, "level_db": self.level_db,
+                "detail": self.detail, "final": self.final, "packets": self.packets,
+                "loss": self.loss}  # fmt: skip
+
+
+def _dbfs(energy: float, samples: int) -> float:
+    if not samples or energy <= 0:
+        return -math.inf
+    return 20 * math.log10(math.sqrt(energy / samples) / 32768.0)
 
 
 class StreamHealth:
@@ -27,6 +58,9 @@ class StreamHealth:
         self._energy = 0.0
         self._head: list[np.ndarray] = []  # the first CHECK_AFTER seconds, for comparing
         self._head_samples = 0
+        self.packets: int | None = None  # RTP counts, when the tap reads them
+        self.loss: int | None = None
+        self._mark = (0, 0.0, 0)  # samples, energy, packets at the last look
 
     def add(self, pcm: np.ndarray) -> None:
         self.frames += 1
@@ -43,44 +77,110 @@ class StreamHealth:
 
     @property
     def dbfs(self) -> float:
-        if not self.samples or self._energy <= 0:
-            return -math.inf
-        return 20 * math.log10(math.sqrt(self._energy / self.samples) / 32768.0)
+        return _dbfs(self._energy, self.samples)
 
     def head(self) -> np.ndarray:
         return np.concatenate(self._head) if self._head else np.zeros(0, np.int16)
+
+    def problem(self, since_mark: bool = False) -> str:
+        """no_rtp, silent or ok: over the whole call, or since the last look."""
+        samples, energy, packets = self.samples, self._energy, self.packets or 0
+        if since_mark:
+            samples, energy = samples - self._mark[0], energy - self._mark[1]
+            packets -= self._mark[2]
+        if self.packets is not None and packets <= 0:
+            return "no_rtp"
+        db = _dbfs(energy, samples)
+        if db == -math.inf:
+            # pjmedia plays zeros for a stream whose RTP never comes: without packet
+            # counts that reads as no RTP; with packets it is digital silence.
+            return "no_rtp" if self.packets is None else "silent"
+        return "silent" if db < SILENT_DBFS else "ok"
+
+    def mark(self) -> None:
+        self._mark = (self.samples, self._energy, self.packets or 0)
+
+    def figures(self) -> str:
+        rtp = "" if self.packets is None else f", {self.packets} RTP packets, {self.loss} lost"
+        return f"{self.seconds:.1f} s in {self.frames} frames at {self.dbfs:.0f} dBFS{rtp}"
 
 
 class CallHealth:
     def __init__(self, call_id: str, rate: int, parties: tuple[str, ...]) -> None:
         self.call_id = call_id
         self.streams = {p: StreamHealth(rate) for p in parties}
+        self.faulty: dict[str, str] = {}  # party -> the problem reported
+        self.checked = False
 
     def add(self, party: str, pcm: np.ndarray) -> None:
         stream = self.streams.get(party)
         if stream is not None:
             stream.add(pcm)
 
+    def rtp(self, counts: dict[str, tuple[int, int]]) -> None:
+        """RTP packets received and lost so far, per party (read on the SIP thread)."""
+        for party, (packets, loss) in counts.items():
+            stream = self.streams.get(party)
+            if stream is not None:
+                stream.packets, stream.loss = packets, loss
+
+    def _report(self, party: str, problem: str, detail: str, final: bool = False) -> Report:
+        s = self.streams[party]
+        db = None if s.dbfs == -math.inf else round(s.dbfs, 1)
+        return Report(party, problem, round(s.seconds, 2), db, detail, s.packets, s.loss, final)
+
+    def check(self) -> list[Report]:
+        """The first look: each stream's faults and both streams compared; later looks:
+        which faulty streams came back."""
+        out = []
+        first = not self.checked
+        self.checked = True
+        for party, s in self.streams.items():
+            if first:
+                problem = s.problem()
+                if problem == "no_rtp":
+                    why = "" if s.packets is not None else ", or only digital silence"
+                    out.append(self._report(party, problem, f"no audio from the {party} stream "
+                                            f"{CHECK_AFTER:.0f} s after the answer "
+                                            f"(no RTP reached it{why})"))  # fmt: skip
+                elif problem == "silent":
+                    out.append(self._report(party, problem, f"the {party} stream is silent "
+                               f"({s.dbfs:.0f} dBFS over {s.seconds:.1f} s)"))  # fmt: skip
+                if problem != "ok":
+                    self.faulty[party] = problem
+            elif party in self.faulty and s.problem(since_mark=True) == "ok":
+                was = self.faulty.pop(party)
+                out.append(self._report(party, "recovered", f"the {party} stream has audio "
+                                        f"now (was {was.replace('_', ' ')})"))  # fmt: skip
+            s.mark()
+        if first and len(self.streams) == 2 and not out and self._same():
+            self.faulty[""] = "identical"
+            first_party = next(iter(self.streams))
+            r = self._report(first_party, "identical",
+                             "both streams carry the same audio (one leg sent twice?)")
+            out.append(Report(None, r.problem, r.seconds, r.level_db, r.detail, r.packets, r.loss))
+        return out
+
+    def _same(self) -> bool:
+        a, b = (s.head() for s in self.streams.values())
+        n = min(len(a), len(b))
+        if n < 800:
+            return False
+        x, y = a[:n].astype(np.float64), b[:n].astype(np.float64)
+        den = float(np.linalg.norm(x) * np.linalg.norm(y))
+        return den > 0 and float(np.dot(x, y)) / den > SAME_CORRELATION
+
     def faults(self) -> list[str]:
+        """The first look's faults as text (for the log)."""
+        return [r.detail for r in self.check()]
+
+    def final(self) -> list[Report]:
+        """Each stream's end-of-call figures, with its state then."""
         out = []
         for party, s in self.streams.items():
-            # The bridge plays zeros for a stream whose RTP never comes: both read as none.
-            if s.frames == 0 or s.dbfs == -math.inf:
-                out.append(f"no audio from the {party} stream {CHECK_AFTER:.0f} s after the "
-                           "answer (no RTP reached it, or only digital silence)")  # fmt: skip
-            elif s.dbfs < SILENT_DBFS:
-                out.append(f"the {party} stream is silent ({s.dbfs:.0f} dBFS over "
-                           f"{s.seconds:.1f} s)")  # fmt: skip
-        if len(self.streams) == 2 and not out:
-            a, b = (s.head() for s in self.streams.values())
-            n = min(len(a), len(b))
-            if n >= 800:
-                x, y = a[:n].astype(np.float64), b[:n].astype(np.float64)
-                den = float(np.linalg.norm(x) * np.linalg.norm(y))
-                if den > 0 and float(np.dot(x, y)) / den > SAME_CORRELATION:
-                    out.append("both streams carry the same audio (one leg sent twice?)")
+            problem = self.faulty.get(party) or (s.problem() if not self.checked else "ok")
+            out.append(self._report(party, problem, f"{party} {s.figures()}", final=True))
         return out
 
     def summary(self) -> str:
-        return ", ".join(f"{p} {s.seconds:.1f} s in {s.frames} frames at {s.dbfs:.0f} dBFS"
-                         for p, s in self.streams.items())  # fmt: skip
+        return ", ".join(f"{p} {s.figures()}" for p, s in self.streams.items())

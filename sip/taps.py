@@ -18,7 +18,7 @@ import numpy as np
 
 from assist.frames import FRAME_MS, CallSink, Frame, samples_per_frame
 from sip.forked import End, Join, Pairer, Start
-from sip.health import CHECK_AFTER, CallHealth
+from sip.health import CHECK_AFTER, CallHealth, Report
 from sip.siprec import mask
 from sip.trunks import Trunk
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sip.calls import TapCall
 
 log = logging.getLogger("assist.sip")
+STATS_EVERY = 1.0  # s between reads of each call's RTP counters
 
 
 class Taps:
@@ -42,6 +43,7 @@ class Taps:
         self._pair_tap: dict[tuple[str, str], str] = {}  # (trunk, pairing key) -> call
         self._live: set[str] = set()  # loop side: calls the sink knows
         self._health: dict[str, CallHealth] = {}  # loop side
+        self._stats_due = 0.0
 
     # --- SIP thread ------------------------------------------------------------------
     def pairer(self, trunk: Trunk) -> Pairer:
@@ -80,6 +82,19 @@ class Taps:
         for name, pairer in self._pairers.items():
             for action in pairer.tick(now):
                 self._apply(self.trunks[name], action)
+        if now >= self._stats_due:
+            self._stats_due = now + STATS_EVERY
+            self._read_stats()
+
+    def _read_stats(self) -> None:
+        """Each live call's RTP packets and loss, handed to the loop's health check."""
+        for tap_id, legs in self._legs.items():
+            counts: dict[str, tuple[int, int]] = {}
+            for call in legs:
+                if self.calls.get(call.pj_id) is call:  # never a dialog already torn down
+                    counts.update(call.rtp_counts())
+            if counts:
+                self.loop.call_soon_threadsafe(self._loop_rtp, tap_id, counts)
 
     def hold(self, call: TapCall, held: bool) -> None:
         """Record a hold, or on resume skip every party's call time over it equally."""
@@ -152,16 +167,32 @@ class Taps:
         self._live.add(tap_id)
         parties = tuple(meta.get("parties") or meta.get("legs") or ("customer", "agent"))
         self._health[tap_id] = CallHealth(tap_id, self.rate, parties)
-        self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
         self.sink.start_call(tap_id, agent=agent, rate=self.rate, language=language,
                              source="sip", meta=meta)  # fmt: skip
+        self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
+
+    def _loop_rtp(self, tap_id: str, counts: dict[str, tuple[int, int]]) -> None:
+        health = self._health.get(tap_id)
+        if health is not None:
+            health.rtp(counts)
 
     def _check_health(self, tap_id: str) -> None:
         health = self._health.get(tap_id)
         if health is None or tap_id not in self._live:
             return
-        for fault in health.faults():
-            log.warning("call %s audio: %s", tap_id, fault)
+        for report in health.check():
+            level = logging.INFO if report.problem == "recovered" else logging.WARNING
+            log.log(level, "call %s audio: %s", tap_id, report.detail)
+            self._raise(tap_id, report)
+        if health.faulty:  # look again for the audio coming back
+            self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
+
+    def _raise(self, tap_id: str, report: Report) -> None:
+        """An `audio.health` event, for sinks that take them (a sink without the
+        method, e.g. a test's, gets the log line only)."""
+        raise_health = getattr(self.sink, "audio_health", None)
+        if raise_health is not None:
+            raise_health(tap_id, report.party, report.evidence())
 
     def _loop_end(self, tap_id: str, reason: str) -> None:
         if tap_id in self._live:
@@ -169,6 +200,8 @@ class Taps:
             health = self._health.pop(tap_id, None)
             if health is not None:
                 log.info("call %s audio: %s", tap_id, health.summary())
+                for report in health.final():
+                    self._raise(tap_id, report)
             self.sink.end_call(tap_id, reason)
 
     def deliver(self, tap_id: str, party: str, data: bytes, start: int, arrival: float) -> None:

@@ -137,6 +137,19 @@ class CallHub:
             log.exception("call %s: failed while ending", session.call_id)
         log.info("call %s ended (%s)", session.call_id, reason)
 
+    def audio_health(self, call_id: str, party: str | None, evidence: dict[str, Any]) -> None:
+        """A tap's report on a stream's audio (sip/health.py): an `audio.health` event."""
+        session = self.sessions.get(call_id)
+        if session is None:
+            return
+        try:
+            event = Event("audio.health", call_id, session.now, party,  # type: ignore[arg-type]
+                          evidence)  # fmt: skip
+        except ValueError as e:
+            log.warning("call %s: bad audio report dropped (%s)", call_id, e)
+            return
+        session.inject(event)
+
     def feedback(self, call_id: str, suggestion_id: str, action: str, agent: str | None) -> None:
         """The agent marked a suggestion used or dismissed (raises UserError if unknown)."""
         session = self.sessions.get(call_id)

@@ -12,7 +12,15 @@ from assist.errors import UserError
 from assist.store.base import Reads
 
 FLAGS = ("interruption", "pace.drift", "anger", "phrase", "suggestion", "feedback",
-         "transcript.final", "call.started", "call.ended")
+         "transcript.final", "call.started", "call.ended", "audio.health")
+
+
+def audio_line(ev: dict) -> str:
+    """One stream's audio-health figures: packets, seconds, loss, level, problem."""
+    rtp = ("packets -  loss -" if ev.get("packets") is None
+           else f"packets {ev['packets']}  loss {ev.get('loss')}")
+    level = "-inf" if ev.get("level_db") is None else f"{ev['level_db']:.0f}"
+    return f"{rtp}  {ev.get('seconds', 0):.1f} s  level {level} dBFS  {ev.get('problem')}"
 
 
 def _line(e: dict) -> str:
@@ -26,6 +34,10 @@ def _line(e: dict) -> str:
         what = f"{ev.get('previous')} -> {ev.get('level')} (score {ev.get('score')})"
     elif kind == "interruption":
         what = f"agent cut in at {ev.get('onset')} s"
+    elif kind == "audio.health":
+        what = ev.get("detail", "") if not ev.get("final") else "end: " + audio_line(ev)
+        if not ev.get("final") and ev.get("problem") != "identical":
+            what = f"{ev.get('problem')}: {what}"
     elif kind == "pace.drift":
         what = f"{ev.get('direction')} {ev.get('cpm')}/min (band {ev.get('band')})"
     else:
@@ -78,6 +90,10 @@ def main(argv: list[str], open_store: Callable[[], Reads],
             print(json.dumps(e, ensure_ascii=False))
         elif args.all or e["type"] in FLAGS:
             print(_line(e))
+    if not args.json:
+        for e in events:  # the end-of-call summary, a line per stream
+            if e["type"] == "audio.health" and e["evidence"].get("final"):
+                print(f"audio {e.get('party', ''):8}  {audio_line(e['evidence'])}")
     if review_base and not args.json:
         print(f"review: {review_url(review_base, args.call_id)}  "
               "(open from the panel, or add &token= from `python -m assist token --supervisor`)")

@@ -60,7 +60,10 @@ class StreamSender:
     """Adds entries to one stream from a background thread, in order, never blocking.
 
     `add()` is safe from any thread.  `backlog` bounds what waits in memory: past
-    it a droppable entry is refused, else the oldest waiting entry is let go.
+    it a droppable entry (a partial) is refused, else the oldest waiting entry is
+    let go, so a long outage keeps the newest finals.  Partials that came in while
+    there was room stay queued: finding them to drop first would cost a scan per
+    event on the event loop.
     """
 
     def __init__(self, url: str, stream: str, *, maxlen: int, backlog: int = 50_000,

@@ -25,6 +25,7 @@ from websockets.sync.client import connect
 
 from assist.cluster.check import probe_unix
 from assist.panel.auth import issue_token
+from tests.cluster.tapd import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,14 +82,7 @@ class RoleProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def says(text: str) -> Callable[[RoleProcess], bool]:

@@ -35,6 +35,17 @@ realm = "tap.example"
 """
 
 
+def stop_process(proc: subprocess.Popen[str] | None) -> None:
+    """SIGTERM, so the process ends its calls; SIGKILL if it has not gone in 30 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class TapProcess:
     def __init__(self, name: str, workdir: Path, sip_port: int, rtp_port: int,
                  secret: Path, proxy: str, extra: str = "") -> None:  # fmt: skip
@@ -98,13 +109,7 @@ proxies = ["{proxy}"]
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
     # --- what the tap kept ----------------------------------------------------------
     def _db(self) -> sqlite3.Connection:

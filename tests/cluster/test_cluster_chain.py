@@ -79,6 +79,8 @@ def chain(tmp_path_factory, postgres_server):
         an.start()
         for t in taps:
             t.start()
+        for t in taps:  # a tap not yet connected to the analysis process answers 503
+            wait_for(lambda t=t: connected(an, t.name) >= 1, 60, f"{t.name} on the hop")
         proxy.start()
         for g in gateways:
             g.start()
@@ -102,6 +104,11 @@ def place(chain, workdir: Path, *, calls: int, agent: str, seconds: float,
     return run_sipp(SimpleNamespace(port=chain.proxy.port), SCENARIO, workdir, ip=SBC,
                     calls=calls, duration_ms=int(seconds * 1000), background=background,
                     keys={"agent": agent, "spoof": SBC}, timeout=90)  # fmt: skip
+
+
+def connected(analysis, tap: str) -> int:
+    """How often this tap has connected to the analysis process (its log says)."""
+    return analysis.log().count(f"tap process {tap} connected")
 
 
 def agents(prefix: str, n: int) -> list[str]:
@@ -197,6 +204,7 @@ def test_calls_reach_every_gateway_and_postgres_once_and_a_dead_tap_is_noticed(c
 
     # Restarted, it takes calls again.
     victim.start()
+    wait_for(lambda: connected(chain.analysis, victim.name) >= 2, 60, "the tap back on the hop")
     wait_for(lambda: len(chain.proxy.lines(up)) > ups, 30, "Kamailio marking the tap up")
     third = agents("c", CALLS)
     res = place(chain, work / "c", calls=CALLS, agent="c", seconds=4.0)

@@ -101,8 +101,10 @@ def assert_parties_right(events: list[dict]) -> None:
     spurts = {(e["party"]): e["evidence"] for e in events if e["type"] == "metrics"}
     assert set(spurts) == {"customer", "agent"}, spurts
     c, a = spurts["customer"], spurts["agent"]
-    assert c["start"] < 0.5 and c["duration"] == pytest.approx(SWITCH, abs=0.5)
-    assert a["start"] == pytest.approx(SWITCH, abs=0.5)
+    # Call time comes from the media clock: when a busy machine delays the sender, the
+    # tap's jitter buffer fills in and a spurt can last longer, never shorter.
+    assert c["start"] < 0.5 and c["duration"] >= SWITCH - 0.5
+    assert a["start"] >= SWITCH - 0.5 and a["start"] > c["start"] + 1.0
     assert c["high_ratio"] < 0.1 < 0.4 < a["high_ratio"]  # 440 Hz vs 1000 Hz
 
 

@@ -69,7 +69,7 @@ agent_aor = '^sip:(?P<agent>8\\d{{3}})@'
             break
     assert url, "the service did not start"
     try:
-        yield SimpleNamespace(url=url, port=sip_port, data=tmp_path / "data")
+        yield SimpleNamespace(url=url, port=sip_port, data=tmp_path / "data", config=cfg)
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -126,6 +126,8 @@ def test_an_answered_stream_without_rtp_is_reported_in_the_log(tap, caplog):
     # The summary at the end: the agent's tone was heard (the sender may run late on a
     # busy machine, so no exact seconds), the customer's stream carried nothing.
     summary = re.search(rf"call {call.call_id} audio: agent (\d+\.\d) s in \d+ frames at "
-                        r"(-?\d+) dBFS, customer [\d.]+ s in \d+ frames at -inf dBFS", caplog.text)
+                        r"(-?\d+) dBFS, (\d+) RTP packets, \d+ lost, customer [\d.]+ s in \d+ "
+                        r"frames at -inf dBFS, 0 RTP packets", caplog.text)
     assert summary, caplog.text[-2000:]
     assert float(summary[1]) >= 3.0 and int(summary[2]) > -40, summary[0]
+    assert int(summary[3]) >= 150, summary[0]  # 50 a second: the agent's RTP was counted

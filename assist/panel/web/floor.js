@@ -19,6 +19,10 @@ const LEVELS = ["calm", "tense", "angry"];
 // an ended call shows the worst it reached and every kind of flag it raised.
 export function chips(c, at) {
   const out = [];
+  // Audio faults first: without audio the other flags cannot be trusted.
+  for (const [party, problem] of Object.entries(c.audio || {})) {
+    out.push([`audio ${problem}`, t(`audio_${problem}`, { party: party === "both" ? "" : t(party) })]);
+  }
   const now = c.anger?.level || "calm";
   if (!c.active) {
     if (c.worst !== "calm") out.push([`anger ${c.worst}`, t(c.worst)]);

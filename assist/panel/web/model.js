@@ -17,6 +17,7 @@ export function newCall(id) {
     pace: null, drift: null, drifts: new Set(),
     interruptions: [], phrases: [],
     suggestions: new Map(),
+    audio: {}, // stream (customer, agent, or "both") -> its audio fault, from audio.health
   };
 }
 
@@ -102,6 +103,13 @@ export function apply(c, ev, wallNow = 0) {
       if (s) s.state = e.action;
       break;
     }
+    case "audio.health": {
+      // A fault stays on the row until the stream recovers (or the call ends fine).
+      const key = ev.party || "both";
+      if (e.problem === "recovered" || e.problem === "ok") delete c.audio[key];
+      else c.audio[key] = e.problem;
+      break;
+    }
     default: break; // unknown types are ignored by design
   }
   return c;
@@ -170,6 +178,7 @@ export function urgency(c, now) {
   for (const i of c.interruptions) u += (i.end === null || now - i.end < 60) ? 30 : 5;
   if (c.drift && c.drift.over === null) u += 20;
   for (const p of c.phrases) u += now - p.t < 60 ? 25 : 5;
+  if (Object.keys(c.audio).length) u += 10; // no analysis can be trusted on it
   return u;
 }
 
