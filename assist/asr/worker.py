@@ -36,7 +36,7 @@ class RecognizerStats:
     seen_s: float = 0.0
     fed_s: float = 0.0
     dropped_s: float = 0.0
-    cpu_s: float = 0.0  # thread CPU time spent in the decoder
+    cpu_s: float = 0.0  # the worker thread's whole CPU time (decoder and all)
 
 
 class PartyRecognizer:
@@ -132,22 +132,23 @@ class PartyRecognizer:
             self._rec.SetWords(True)
         except Exception as e:
             self._fail(f"could not start the recogniser: {e}")
+        self.stats.cpu_s = time.thread_time()
 
     def _accept(self, frames: list[Frame], dur: float, end: bool) -> None:
-        c0 = time.thread_time()
         try:
             if frames and not self._failed:
-                self._decode(frames)
+                # A partial is not asked for when the final follows at once.
+                self._decode(frames, partial=not end)
             if end and not self._failed and self._utt_start is not None:
                 self._final(json.loads(self._rec.FinalResult()), frames)
         except Exception as e:
             self._fail(f"recogniser failed: {e}")
         finally:
-            self.stats.cpu_s += time.thread_time() - c0
+            self.stats.cpu_s = time.thread_time()  # this thread's since it started
             with self._lock:
                 self._backlog_s -= dur
 
-    def _decode(self, frames: list[Frame]) -> None:
+    def _decode(self, frames: list[Frame], partial: bool = True) -> None:
         if self._utt_start is None:
             self._utt_start = frames[0].t
         utt_start = self._utt_start
@@ -157,6 +158,8 @@ class PartyRecognizer:
         last = frames[-1]
         if self._rec.AcceptWaveform(pcm):
             self._final(json.loads(self._rec.Result()), frames)
+            return
+        if not partial:
             return
         text = join_text(
             json.loads(self._rec.PartialResult()).get("partial", ""), self.model.language
@@ -217,3 +220,4 @@ class PartyRecognizer:
 
     def _free(self) -> None:
         self._rec = None
+        self.stats.cpu_s = time.thread_time()
