@@ -24,6 +24,7 @@ import numpy as np
 CHECK_AFTER = 5.0  # seconds after the start, and between looks at a faulty stream
 SILENT_DBFS = -55.0
 SAME_CORRELATION = 0.95
+SAME_MAX_LAG = 0.25  # seconds one copy of a forked leg may trail the other
 
 
 @dataclass(frozen=True)
@@ -163,12 +164,7 @@ class CallHealth:
 
     def _same(self) -> bool:
         a, b = (s.head() for s in self.streams.values())
-        n = min(len(a), len(b))
-        if n < 800:
-            return False
-        x, y = a[:n].astype(np.float64), b[:n].astype(np.float64)
-        den = float(np.linalg.norm(x) * np.linalg.norm(y))
-        return den > 0 and float(np.dot(x, y)) / den > SAME_CORRELATION
+        return same_audio(a, b, next(iter(self.streams.values())).rate)
 
     def faults(self) -> list[str]:
         """The first look's faults as text (for the log)."""
@@ -184,3 +180,23 @@ class CallHealth:
 
     def summary(self) -> str:
         return ", ".join(f"{p} {s.figures()}" for p, s in self.streams.items())
+
+
+def same_audio(a: np.ndarray, b: np.ndarray, rate: int) -> bool:
+    """Whether two streams carry the same audio, one perhaps trailing the other by up
+    to `SAME_MAX_LAG` (the two copies of a forked leg rarely arrive in step)."""
+    n = min(len(a), len(b))
+    if n < rate // 10:
+        return False
+    x, y = a[:n].astype(np.float64), b[:n].astype(np.float64)
+    if not x.any() or not y.any():
+        return False
+    size = 1 << (2 * n - 1).bit_length()  # no wrap-around for any lag
+    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)
+    most = min(int(SAME_MAX_LAG * rate), n - rate // 10)
+    lags = np.concatenate([np.arange(0, most + 1), np.arange(-most, 0)])
+    lag = int(lags[int(np.argmax(np.concatenate([corr[: most + 1], corr[size - most :]])))])
+    # corr[k] = sum x[i + k] * y[i]: x trails y by k samples.
+    xs, ys = (x[lag:], y[: n - lag]) if lag >= 0 else (x[: n + lag], y[-lag:])
+    den = float(np.linalg.norm(xs) * np.linalg.norm(ys))
+    return den > 0 and float(np.dot(xs, ys)) / den > SAME_CORRELATION

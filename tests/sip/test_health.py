@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sip.health import CallHealth
+from sip.health import CallHealth, same_audio
 from tests.sip.rtp import tone
 
 
@@ -41,3 +41,22 @@ def test_the_same_audio_on_both_streams_is_a_fault():
 
 def h_faults(h: CallHealth) -> list[str]:
     return [f.split(" 5 s")[0] for f in h.faults()]
+
+
+def test_a_leg_sent_twice_is_seen_when_one_copy_trails_the_other():
+    rng = np.random.default_rng(3)
+    leg = (rng.standard_normal(48000) * 3000).astype(np.int16)
+    for trail in (1, 37 * 8, 200 * 8):  # samples at 8 kHz: 1, 37 and 200 ms
+        late = np.concatenate([np.zeros(trail, np.int16), leg])[:40000]
+        assert same_audio(leg[:40000], late, 8000), trail
+        assert same_audio(late, leg[:40000], 8000), trail
+
+
+def test_two_different_voices_are_not_the_same_audio_even_with_one_echoing_the_other():
+    rng = np.random.default_rng(4)
+    customer = (rng.standard_normal(40000) * 3000).astype(np.float64)
+    agent = rng.standard_normal(40000) * 3000
+    echo = np.concatenate([np.zeros(160), customer])[:40000] * 0.1  # line echo, -20 dB
+    assert not same_audio(customer.astype(np.int16), (agent + echo).astype(np.int16), 8000)
+    assert not same_audio(tone(440, 5.0), tone(1000, 5.0), 8000)
+    assert not same_audio(tone(440, 5.0), np.zeros(40000, np.int16), 8000)
