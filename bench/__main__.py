@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="folder with fleurs_dev/ and casia_dev/ for the accuracy figures")
     ap.add_argument("--out", default=str(ROOT / "build" / "bench.json"))
     args = ap.parse_args(argv)
-    from bench import loop_bench
+    from bench import frame_cpu, loop_bench
 
     parts: dict[str, Any] = {
         "loop.frame_cost": loop_bench.frame_cost,
+        "loop.frame_cpu": frame_cpu.frame_cpu,
         "loop.latency": loop_bench.latency,
         "loop.push_latency": loop_bench.push_latency,
     }

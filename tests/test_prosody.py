@@ -62,3 +62,65 @@ def test_a_silent_spurt_has_no_syllables_or_pitch():
     fs = frames(silence(1.0, 8000), 8000)
     s = summarise(0.0, 1.0, fs, 0.02, NucleiParams())
     assert s.nuclei == 0 and s.pitch_hz == 0.0 and s.voiced_s == 0.0
+
+
+def _plain_features(rate: int, pcm: np.ndarray) -> list[tuple]:
+    """The frame features written the plain way (np.fft, boolean masks, one log10
+    each): the fast path must give exactly these numbers."""
+    n = samples_per_frame(rate)
+    ref = FrameAnalyzer(rate, n)  # only for its window, lags and band rows
+    nfft = ref._nfft
+    freqs = np.fft.rfftfreq(nfft, 1.0 / rate)
+    speech = (freqs >= 80.0) & (freqs <= 3800.0)
+    high_mask = (freqs >= 1000.0) & speech
+    low_mid = (freqs >= 500.0) & (freqs < 1000.0)
+    top = (freqs >= 2000.0) & (freqs <= 3800.0)
+
+    def db(v: float) -> float:
+        return 10.0 * float(np.log10(v + 1e-12))
+
+    prev = np.zeros(n)
+    out = []
+    for i in range(0, len(pcm) - n + 1, n):
+        cur = pcm[i:i + n].astype(np.float64)
+        half = n // 2
+        ms = float(np.dot(cur, cur)) / n
+        sub = (db(float(np.dot(cur[:half], cur[:half])) / half / 32768.0**2),
+               db(float(np.dot(cur[half:], cur[half:])) / (n - half) / 32768.0**2))
+        x = np.concatenate((prev, cur))
+        prev = cur
+        x -= x.mean()
+        spec = np.fft.rfft(x * ref._window, nfft)
+        power = spec.real**2 + spec.imag**2
+        band = float(power[speech].sum())
+        high = float(power[high_mask].sum())
+        r = np.fft.irfft(power, nfft)
+        pitch, strength = 0.0, 0.0
+        if r[0] > 0:
+            lo, hi = ref._lag_lo, ref._lag_hi
+            norm = r[lo:hi] / r[0] / ref._rw[lo:hi]
+            k = int(np.argmax(norm))
+            if norm[k] >= 0.45:
+                lag = float(lo + k)
+                if 0 < k < len(norm) - 1:
+                    a, b, c = norm[k - 1], norm[k], norm[k + 1]
+                    if a - 2 * b + c < 0:
+                        lag += 0.5 * (a - c) / (a - 2 * b + c)
+                pitch, strength = rate / lag, float(min(1.0, norm[k]))
+        env = 10.0 * np.log10(ref._env @ power + 1e-3)
+        shares = ((float(power[low_mid].sum()) / band, float(power[top].sum()) / band)
+                  if band > 0 else (0.0, 0.0))
+        out.append((db(ms / 32768.0**2), ms, pitch, high / band if band > 0 else 0.0, sub,
+                    shares, tuple(env.tolist()), strength))
+    return out
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_frame_features_are_exactly_the_plain_computation(rate):
+    x = np.concatenate([silence(0.3, rate), syllables(1.5, rate), noise(0.5, rate, -40.0),
+                        tone(180.0, 0.5, rate)])
+    got = [(f.level_db, f.mean_square, f.pitch_hz, f.high_ratio, f.sub_db, f.bands,
+            f.envelope, f.strength) for f in frames(x, rate)]
+    want = _plain_features(rate, pcm16(x))
+    assert any(g[2] > 0 for g in got) and any(g[2] == 0 for g in got)  # both kinds covered
+    assert got == want  # bit for bit, not approximately

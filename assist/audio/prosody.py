@@ -19,6 +19,11 @@ import numpy as np
 
 from assist.settings import check_fields, number
 
+try:  # numpy's own transform kernels, called without np.fft's per-call checks
+    from numpy.fft import _pocketfft_umath as _pfu  # type: ignore[attr-defined]
+except ImportError:  # another numpy layout: the public functions, same numbers
+    _pfu = None
+
 PITCH_MIN_HZ = 70.0
 PITCH_MAX_HZ = 420.0
 VOICING_THRESHOLD = 0.45
@@ -93,57 +98,95 @@ class FrameAnalyzer:
         self._lag_lo = int(rate / PITCH_MAX_HZ)
         self._lag_hi = min(int(rate / PITCH_MIN_HZ), win_len // 2)
         freqs = np.fft.rfftfreq(self._nfft, 1.0 / rate)
-        self._high = freqs >= HIGH_BAND_HZ
-        self._speech_band = (freqs >= 80.0) & (freqs <= 3800.0)
-        self._low_mid = (freqs >= 500.0) & (freqs < 1000.0)
-        self._top = (freqs >= 2000.0) & (freqs <= 3800.0)
+        # Bands as slices: each is a run of bins, and a view sums the same numbers in
+        # the same order as a boolean mask's copy, without the copy.
+        speech = (freqs >= 80.0) & (freqs <= 3800.0)
+        self._speech_band = _run(speech)
+        self._high = _run((freqs >= HIGH_BAND_HZ) & speech)
+        self._low_mid = _run((freqs >= 500.0) & (freqs < 1000.0))
+        self._top = _run((freqs >= 2000.0) & (freqs <= 3800.0))
+        self._rw_lags = self._rw[self._lag_lo:self._lag_hi]
         mel = np.linspace(_mel(100.0), _mel(3800.0), ENVELOPE_BANDS + 1)
         edges = 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
         # one row per band: which bins it sums (rectangular bands: the cheapest filter)
         self._env = np.array([(freqs >= lo) & (freqs < hi) for lo, hi in
                               zip(edges[:-1], edges[1:], strict=True)], dtype=np.float64)
         self._prev = np.zeros(frame_len, dtype=np.float64)
+        self._logs = np.empty(3 + ENVELOPE_BANDS, dtype=np.float64)  # feed's scratch
+        self._inv_nfft = 1.0 / self._nfft  # irfft's backward scaling, as np.fft applies it
 
     def feed(self, pcm: np.ndarray) -> FrameFeatures:
+        # Python floats and views where arrays are tiny: per-call numpy overhead is
+        # most of a frame's cost.  Every sum keeps its order, so results are unchanged.
         cur = pcm.astype(np.float64)
-        half = self._n // 2
-        ms = float(np.dot(cur, cur)) / self._n
-        sub = (
-            _db(float(np.dot(cur[:half], cur[:half])) / half / 32768.0**2),
-            _db(float(np.dot(cur[half:], cur[half:])) / (self._n - half) / 32768.0**2),
-        )
+        n = self._n
+        half = n // 2
+        ms = float(np.dot(cur, cur)) / n
+        first, second = cur[:half], cur[half:]
         x = np.concatenate((self._prev, cur))
         self._prev = cur
-        x -= x.mean()
-        spec = np.fft.rfft(x * self._window, self._nfft)
+        x -= float(np.add.reduce(x)) / x.size  # x.mean(), without its wrapper
+        spec = self._rfft(x * self._window)
         power = spec.real**2 + spec.imag**2
-        band = float(power[self._speech_band].sum())
-        high = float(power[self._high & self._speech_band].sum())
+        total = np.add.reduce
+        band = float(total(power[self._speech_band]))
+        high = float(total(power[self._high]))
         pitch, strength = self._pitch(power)
-        env = 10.0 * np.log10(self._env @ power + 1e-3)
-        shares = ((float(power[self._low_mid].sum()) / band, float(power[self._top].sum()) / band)
-                  if band > 0 else (0.0, 0.0))
-        return FrameFeatures(_db(ms / 32768.0**2), ms, pitch, high / band if band > 0 else 0.0,
-                             sub, shares, tuple(env.tolist()), strength)
+        # One log10 for the frame level, the two 10 ms levels and the envelope bands.
+        logs = self._logs
+        logs[0] = ms / 32768.0**2 + 1e-12
+        logs[1] = float(np.dot(first, first)) / half / 32768.0**2 + 1e-12
+        logs[2] = float(np.dot(second, second)) / (n - half) / 32768.0**2 + 1e-12
+        np.matmul(self._env, power, out=logs[3:])
+        logs[3:] += 1e-3
+        db = (10.0 * np.log10(logs)).tolist()
+        shares = ((float(total(power[self._low_mid])) / band,
+                   float(total(power[self._top])) / band) if band > 0 else (0.0, 0.0))
+        return FrameFeatures(db[0], ms, pitch, high / band if band > 0 else 0.0,
+                             (db[1], db[2]), shares, tuple(db[3:]), strength)
+
+    def _rfft(self, x: np.ndarray) -> np.ndarray:
+        if _pfu is None or self._nfft % 2:
+            return np.fft.rfft(x, self._nfft)
+        out = np.empty(self._nfft // 2 + 1, dtype=np.complex128)
+        return _pfu.rfft_n_even(x, 1, axes=[(0,), (), (0,)], out=out)
+
+    def _irfft(self, power: np.ndarray) -> np.ndarray:
+        if _pfu is None:
+            return np.fft.irfft(power, self._nfft)
+        out = np.empty(self._nfft, dtype=np.float64)
+        return _pfu.irfft(power, self._inv_nfft, axes=[(0,), (), (0,)], out=out)
 
     def _pitch(self, power: np.ndarray) -> tuple[float, float]:
         """Pitch (Hz, 0 when unvoiced) and the strength of its autocorrelation peak."""
-        r = np.fft.irfft(power, self._nfft)
-        if r[0] <= 0:
+        r = self._irfft(power)
+        r0 = float(r[0])
+        if r0 <= 0:
             return 0.0, 0.0
-        lo, hi = self._lag_lo, self._lag_hi
-        norm = r[lo:hi] / r[0] / self._rw[lo:hi]
-        k = int(np.argmax(norm))
-        if norm[k] < VOICING_THRESHOLD:
+        lo = self._lag_lo
+        norm = r[lo:self._lag_hi] / r0 / self._rw_lags
+        k = int(norm.argmax())
+        peak = float(norm[k])
+        if peak < VOICING_THRESHOLD:
             return 0.0, 0.0
         # Parabolic interpolation around the peak for a sub-sample lag.
         lag = float(lo + k)
         if 0 < k < len(norm) - 1:
-            a, b, c = norm[k - 1], norm[k], norm[k + 1]
-            denom = a - 2 * b + c
+            a, c = float(norm[k - 1]), float(norm[k + 1])
+            denom = a - 2 * peak + c
             if denom < 0:
                 lag += 0.5 * (a - c) / denom
-        return self.rate / lag, float(min(1.0, norm[k]))
+        return self.rate / lag, min(1.0, peak)
+
+
+def _run(mask: np.ndarray) -> slice:
+    """The slice covering a mask's bins, which must be one run."""
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return slice(0, 0)
+    if idx[-1] - idx[0] + 1 != len(idx):
+        raise ValueError("frequency band is not one run of bins")
+    return slice(int(idx[0]), int(idx[-1]) + 1)
 
 
 def _mel(hz: float) -> float:

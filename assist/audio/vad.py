@@ -84,8 +84,9 @@ class BleedGate:
         mine.append(level_db)
         if self._db <= 0:
             return False
-        other = [v for p, d in self._recent.items() if p != party for v in d]
-        return bool(other) and level_db < max(other) - self._db
+        # The other parties' loudest recent frame, without building a list per frame.
+        top = max((max(d) for p, d in self._recent.items() if p != party and d), default=None)
+        return top is not None and level_db < top - self._db
 
 
 class TalkTracker:
