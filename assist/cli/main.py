@@ -121,7 +121,7 @@ def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_trunks(args: argparse.Namespace, cfg: Config) -> int:
     if args.rest[:1] == ["test-call"]:
-        from sip import testcall
+        from assist.cli import testcall
 
         return testcall.main(args.rest[1:], cfg)
     from sip import trunks_cli
