@@ -62,3 +62,13 @@ def test_a_silent_spurt_has_no_syllables_or_pitch():
     fs = frames(silence(1.0, 8000), 8000)
     s = summarise(0.0, 1.0, fs, 0.02, NucleiParams())
     assert s.nuclei == 0 and s.pitch_hz == 0.0 and s.voiced_s == 0.0
+
+
+@pytest.mark.parametrize("per_second", [3.0, 5.0])
+def test_the_vowel_band_count_follows_the_syllables(per_second):
+    rate = 8000
+    fs = frames(syllables(4.0, rate, per_second=per_second), rate)
+    s = summarise(0.0, 4.0, fs, 0.02, NucleiParams())
+    assert s.vowel_nuclei == pytest.approx(4.0 * per_second, abs=2)
+    quiet = summarise(0.0, 1.0, frames(silence(1.0, 8000), 8000), 0.02, NucleiParams())
+    assert quiet.vowel_nuclei == 0
