@@ -81,3 +81,6 @@ class CallSink(Protocol):
     def feed(self, call_id: str, frame: Frame) -> None: ...
 
     def end_call(self, call_id: str, reason: str = "hangup") -> None: ...
+
+    def audio_health(self, call_id: str, party: str | None, evidence: dict[str, Any]) -> None:
+        """A tap's report on a stream's audio (sip/health.py): an `audio.health` event."""

@@ -43,6 +43,7 @@ from bench.eval_shared import (
     read_wav,
     roc_auc,
     speech_frames,
+    speech_runs,
 )
 
 RATE = 8000
@@ -104,11 +105,14 @@ class Clip:
         return len(self.pcm) / RATE
 
 
-def clip_of(pcm16: np.ndarray, rate: int, level: bool) -> Clip:
+def clip_of(pcm16: np.ndarray, rate: int, level: bool, runs: bool = False) -> Clip:
+    """A clip trimmed to its speech.  With `runs`, speech is runs of 120 ms or more (as
+    the reference rate's span is measured): a lone click or breath frame outside the
+    words is cut off instead of stretching the speech to it."""
     if level:
         pcm16 = equalise(pcm16, rate)
     x = to_8k(pcm16, rate)
-    sp = speech_frames(x.astype(np.int16), RATE)
+    sp = (speech_runs if runs else speech_frames)(x.astype(np.int16), RATE)
     idx = np.flatnonzero(sp)
     if len(idx) == 0:
         raise DataError("a clip without speech")
@@ -386,10 +390,14 @@ def score_talkover(call: Call, events: list[dict]) -> dict:
 
 
 def pace_figures(fleurs: list[tuple[dict, np.ndarray, int]], loop: Any,
-                 rng: np.random.Generator) -> dict:
+                 rng: np.random.Generator, fit_points: dict | None = None) -> dict:
     """Agent turns of two usable FLEURS clips (0.3-0.7 s apart) at each tempo; the pace
-    reading at the turn's end against characters over the stopwatch span (first to
-    last speech, the pause inside kept)."""
+    reading at the turn's end against the characters said over the stretch of speaking
+    time the reading covers (its `window`: pauses under `turn_gap` kept, longer ones left
+    out, as the detector's rules say).  With `fit_points` (bench.fit_pace), each turn is
+    read by a pace model fitted without its two clips (held out), otherwise by `loop`'s."""
+    import tempfile
+
     usable = [(r, pcm, rate) for r, pcm, rate in fleurs if r["rate_usable"].strip() == "1"]
     out: dict[str, Any] = {}
     allp, allr = [], []
@@ -397,33 +405,76 @@ def pace_figures(fleurs: list[tuple[dict, np.ndarray, int]], loop: Any,
         est, ref = [], []
         clips = [(int(r["n_han_chars"]),
                   clip_of(stretch(to_8k(equalise(pcm, rate), rate), tempo).astype(np.int16),
-                          RATE, False)) for r, pcm, rate in usable]
+                          RATE, False, runs=True)) for r, pcm, rate in usable]
         for i, (n1, c1) in enumerate(clips):
             n2, c2 = clips[(i + 1) % len(clips)]
+            turn_loop = loop
+            if fit_points is not None:
+                turn_loop = held_out_pace(loop, fit_points, {usable[i][0]["file"],
+                                          usable[(i + 1) % len(usable)][0]["file"]},
+                                          Path(tempfile.gettempdir()))
             b = Builder(rng)
             t1 = 0.5 - c1.speech[0]
             b.put(b.agent, t1, c1.pcm)
             t2 = 0.5 + (c1.speech[1] - c1.speech[0]) + rng.uniform(0.3, 0.7) - c2.speech[0]
             b.put(b.agent, t2, c2.pcm)
             b.put(b.cust, 0.1, np.zeros(10))
-            span = t2 + c2.speech[1] - 0.5
-            chars = float(n1 + n2)
-            if span > loop.pace.window:  # the reading covers the last `window` s only
-                first = c1.speech[1] - c1.speech[0]
-                inside = loop.pace.window - (span - first)
-                chars = n2 + n1 * max(0.0, inside) / first
-                span = loop.pace.window
+            parts = (speaking_parts(c1, t1, n1, loop.pace.turn_gap)
+                     + [(t1 + c1.speech[1], t2 + c2.speech[0], 0.0)]
+                     + speaking_parts(c2, t2, n2, loop.pace.turn_gap))
             call = b.render(f"pace-{tempo}-{i}", "fleurs")
-            paces = [e for e in run_call(call, loop) if e["type"] == "pace"]
+            paces = [e for e in run_call(call, turn_loop) if e["type"] == "pace"]
             if paces:
                 est.append(paces[-1]["evidence"]["cpm"])
-                ref.append(chars / span * 60)
+                ref.append(rate_over_last(parts, paces[-1]["evidence"]["window"]))
         e, r = np.array(est), np.array(ref)
         out[f"tempo {tempo}"] = pace_stats(e, r)
         allp += est
         allr += ref
     out["all"] = pace_stats(np.array(allp), np.array(allr))
     return out
+
+
+def held_out_pace(loop: Any, fit_points: dict, held: set[str], tmp: Path) -> Any:
+    """`loop` with the vowel-band dip and pace model fitted on every clip but `held`."""
+    from bench.fit_pace import choose
+
+    train = {p.file for p in next(iter(fit_points.values()))} - held
+    dip, model = choose(fit_points, train)
+    # one file per process and fold: two runs at once must not read each other's
+    path = tmp / f"pace-heldout-{os.getpid()}-{'-'.join(sorted(held))}.json"
+    path.write_text(model.to_json(), encoding="utf-8")
+    return replace(loop, nuclei=replace(loop.nuclei, vowel_dip_db=dip),
+                   pace=replace(loop.pace, model=str(path)))
+
+
+def speaking_parts(clip: Clip, at: float, chars: int,
+                   turn_gap: float) -> list[tuple[float, float, float]]:
+    """A clip placed at call time `at` as (start, end, characters) pieces of speaking
+    time: its span with pauses of `turn_gap` or more left out, the characters spread
+    evenly over what is left."""
+    edges = [clip.speech[0]]
+    for g0, g1 in clip.gaps:
+        if g1 - g0 >= turn_gap:
+            edges += [g0, g1]
+    edges.append(clip.speech[1])
+    pieces = [(at + a, at + b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    total = sum(b - a for a, b in pieces)
+    return [(a, b, chars * (b - a) / total) for a, b in pieces]
+
+
+def rate_over_last(parts: list[tuple[float, float, float]], window: float) -> float:
+    """Characters a minute over the last `window` seconds of speaking time in `parts`
+    (or all of it when shorter)."""
+    left, chars, used = window, 0.0, 0.0
+    for a, b, n in reversed(parts):
+        take = min(b - a, left)
+        if take <= 0:
+            break
+        chars += n * take / (b - a)
+        used += take
+        left -= take
+    return 60.0 * chars / used
 
 
 def pace_stats(e: np.ndarray, r: np.ndarray) -> dict:
@@ -555,7 +606,10 @@ def evaluate(data: Path, loop_for: LoopFor = held_out_loop, seed: int = 12,
         "flag_after_decision_ms": {"p50": round(1000 * float(np.nanmedian(late))),
                                    "max": round(1000 * float(np.nanmax(late)))},
         "minutes": round(talk["seconds"] / 60, 1)}
-    result["pace"] = pace_figures(fleurs_raw, default_loop([], data), np.random.default_rng(seed))
+    from bench.fit_pace import training_points
+
+    result["pace"] = pace_figures(fleurs_raw, default_loop([], data), np.random.default_rng(seed),
+                                  training_points(data))
     return result
 
 

@@ -86,21 +86,28 @@ def speech_frames(pcm: np.ndarray, rate: int, aggressiveness: int = 2) -> np.nda
     return voiced & (db > db.max() - GATE_DB)
 
 
-def speech_span(pcm: np.ndarray, rate: int, aggressiveness: int = 2) -> float:
-    """Seconds from the first to the last speech in the clip, pauses inside kept."""
+def speech_runs(pcm: np.ndarray, rate: int, aggressiveness: int = 2) -> np.ndarray:
+    """Per 30 ms frame: part of a run of speech.  Gaps of up to MAX_GAP frames inside
+    speech are bridged, then only runs of MIN_RUN frames or more count: a lone click or
+    breath is not speech."""
     speech = speech_frames(pcm, rate, aggressiveness).copy()
-    # bridge gaps of up to MAX_GAP frames inside speech, then a run of MIN_RUN frames
-    # counts as speech and a lone click or breath does not
+    if len(speech) < MIN_RUN:
+        return np.zeros(len(speech), dtype=bool)
     idx = np.flatnonzero(speech)
     for a, b in zip(idx[:-1], idx[1:], strict=True):
         if 1 < b - a <= MAX_GAP + 1:
             speech[a:b] = True
-    runs = np.convolve(speech.astype(int), np.ones(MIN_RUN, dtype=int), "valid") == MIN_RUN
-    idx = np.flatnonzero(runs)
+    full = np.convolve(speech.astype(int), np.ones(MIN_RUN, dtype=int), "valid") == MIN_RUN
+    # a frame is in a long run when some MIN_RUN window holding it is all speech
+    return np.convolve(full.astype(int), np.ones(MIN_RUN, dtype=int), "full") > 0
+
+
+def speech_span(pcm: np.ndarray, rate: int, aggressiveness: int = 2) -> float:
+    """Seconds from the first to the last speech in the clip, pauses inside kept."""
+    idx = np.flatnonzero(speech_runs(pcm, rate, aggressiveness))
     if len(idx) == 0:
         return 0.0
-    first, last = idx[0], idx[-1] + MIN_RUN - 1
-    return (last - first + 1) * VAD_FRAME_MS / 1000
+    return (idx[-1] - idx[0] + 1) * VAD_FRAME_MS / 1000
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:

@@ -8,8 +8,10 @@ Faults, checked `CHECK_AFTER` seconds after the call starts (the ACK):
   comes);
 - `silent`: a stream that stays below `SILENT_DBFS`;
 - `identical`: both streams carrying the same audio (an SBC forking one leg twice).
-A stream found faulty is looked at again every `CHECK_AFTER` seconds; when its audio
-comes (packets and a level over the last stretch) it is reported `recovered`.  At the
+Every `CHECK_AFTER` seconds after that each stream is looked at again: a healthy one
+that got no audio over the last stretch (no RTP packet, or only zeros) is reported
+`no_rtp`, saying when it stopped; a faulty one whose audio comes (packets and a level
+over the last stretch) is reported `recovered`.  At the
 end each stream gets a `final` report: its figures and its state then.
 """
 
@@ -62,6 +64,7 @@ class StreamHealth:
         self.packets: int | None = None  # RTP counts, when the tap reads them
         self.loss: int | None = None
         self._mark = (0, 0.0, 0)  # samples, energy, packets at the last look
+        self.last_rtp = 0.0  # stream seconds when its packet count last grew
 
     def add(self, pcm: np.ndarray) -> None:
         self.frames += 1
@@ -123,6 +126,8 @@ class CallHealth:
         for party, (packets, loss) in counts.items():
             stream = self.streams.get(party)
             if stream is not None:
+                if packets > (stream.packets or 0):
+                    stream.last_rtp = stream.seconds
                 stream.packets, stream.loss = packets, loss
 
     def _report(self, party: str, problem: str, detail: str, final: bool = False) -> Report:
@@ -153,6 +158,13 @@ class CallHealth:
                 was = self.faulty.pop(party)
                 out.append(self._report(party, "recovered", f"the {party} stream has audio "
                                         f"now (was {was.replace('_', ' ')})"))  # fmt: skip
+            elif party not in self.faulty and s.problem(since_mark=True) == "no_rtp":
+                # Without packet counts, the last look is as near as we can say.
+                at = s.last_rtp if s.packets is not None else s._mark[0] / s.rate
+                self.faulty[party] = "no_rtp"
+                out.append(self._report(party, "no_rtp", f"the {party} stream stopped at "
+                                        f"{at:.0f} s: no audio for {CHECK_AFTER:.0f} s "
+                                        "(no RTP reached it)"))  # fmt: skip
             s.mark()
         if first and len(self.streams) == 2 and not out and self._same():
             self.faulty[""] = "identical"

@@ -184,15 +184,12 @@ class Taps:
             level = logging.INFO if report.problem == "recovered" else logging.WARNING
             log.log(level, "call %s audio: %s", tap_id, report.detail)
             self._raise(tap_id, report)
-        if health.faulty:  # look again for the audio coming back
-            self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
+        # Look again: for a faulty stream's audio coming back, a healthy one's stopping.
+        self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
 
     def _raise(self, tap_id: str, report: Report) -> None:
-        """An `audio.health` event, for sinks that take them (a sink without the
-        method, e.g. a test's, gets the log line only)."""
-        raise_health = getattr(self.sink, "audio_health", None)
-        if raise_health is not None:
-            raise_health(tap_id, report.party, report.evidence())
+        """An `audio.health` event: the hub's, or through the hop to the analysis process."""
+        self.sink.audio_health(tap_id, report.party, report.evidence())
 
     def _loop_end(self, tap_id: str, reason: str) -> None:
         if tap_id in self._live:

@@ -42,6 +42,9 @@ class Recorder:
     def feed(self, call_id: str, frame: Frame) -> None:
         self.calls[call_id]["frames"][frame.party].append(frame)
 
+    def audio_health(self, call_id: str, party: str | None, evidence: dict[str, Any]) -> None:
+        self.calls[call_id].setdefault("health", []).append((party, evidence))
+
     def end_call(self, call_id: str, reason: str = "hangup") -> None:
         self.ended[call_id] = reason
         self._changed.set()

@@ -25,6 +25,7 @@ def speak(det: PaceDetector, turns: list[tuple[float, float, float]]) -> list[Ev
 
 def test_pace_counts_pauses_inside_a_turn_but_not_between_turns() -> None:
     det = PaceDetector("c1", PaceParams(window=60, min_speech=1))
+    det.use_words(True)  # units are characters as they are (no syllable model)
     # Two 2 s spurts 0.5 s apart: 10 syllables in 4.5 s of turn time = 133/min.
     det.feed(0.0, 2.0, 5, 2.3)
     (pace,) = det.feed(2.5, 4.5, 5, 4.8)
@@ -66,6 +67,7 @@ def test_slow_speech_drifts_slow() -> None:
 
 def test_departure_from_own_pace_drifts_within_the_band() -> None:
     det = PaceDetector("c1", PaceParams(high=3.0))  # band up to 360: only "self" can fire
+    det.use_words(True)
     speak(det, [(0, 30, 110)])
     assert det.baseline == pytest.approx(110, rel=0.2)
     got = speak(det, [(40, 80, 200)])
@@ -147,3 +149,29 @@ def test_a_baseline_of_zero_units_never_divides_by_zero() -> None:
     paces = [e for e in got if e.type == "pace"]
     assert paces and paces[-1].evidence["baseline"] == 0.0
     assert all(e.evidence.get("self") is None for e in got if e.type == "pace.drift")
+
+
+def test_the_pace_model_maps_nuclei_to_characters_and_bad_files_are_refused(tmp_path) -> None:
+    from assist.detectors.pace_model import PaceModel, load_model
+
+    shipped = load_model()
+    assert shipped.slope > 1.0  # counts compress with tempo: the model widens them again
+    assert shipped.cpm(0.0) == 0.0
+    assert shipped.cpm(150.0) < shipped.cpm(300.0) < shipped.cpm(400.0)
+    m = PaceModel(0.0, 1.0)
+    assert m.cpm(217.0) == pytest.approx(217.0)
+    path = tmp_path / "m.json"
+    path.write_text(PaceModel(0.1, 2.0).to_json(), encoding="utf-8")
+    # An acoustic reading goes through the model; the baseline too.
+    det = PaceDetector("c1", PaceParams(model=str(path), min_speech=1))
+    (pace,) = det.feed(0.0, 2.0, 10, 2.3)  # 300 nuclei a minute
+    assert pace.evidence["cpm"] == pytest.approx(300 * 2.718281828 ** 0.1, abs=0.2)
+    det.use_words(True)  # recognised characters are taken as they are
+    (pace,) = det.feed(2.5, 4.5, 10, 4.8)
+    assert pace.evidence["cpm"] == pytest.approx(60 * 20 / 4.5, abs=0.1)
+    steep = tmp_path / "steep.json"
+    steep.write_text('{"pivot": 300, "intercept": 0, "slope": 9}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="pace.model"):
+        PaceDetector("c1", PaceParams(model=str(steep)))
+    with pytest.raises(ConfigError, match="pace.model"):
+        PaceDetector("c1", PaceParams(model=str(tmp_path / "missing.json")))

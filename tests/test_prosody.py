@@ -124,3 +124,13 @@ def test_frame_features_are_exactly_the_plain_computation(rate):
     want = _plain_features(rate, pcm16(x))
     assert any(g[2] > 0 for g in got) and any(g[2] == 0 for g in got)  # both kinds covered
     assert got == want  # bit for bit, not approximately
+
+
+@pytest.mark.parametrize("per_second", [3.0, 5.0])
+def test_the_vowel_band_count_follows_the_syllables(per_second):
+    rate = 8000
+    fs = frames(syllables(4.0, rate, per_second=per_second), rate)
+    s = summarise(0.0, 4.0, fs, 0.02, NucleiParams())
+    assert s.vowel_nuclei == pytest.approx(4.0 * per_second, abs=2)
+    quiet = summarise(0.0, 1.0, frames(silence(1.0, 8000), 8000), 0.02, NucleiParams())
+    assert quiet.vowel_nuclei == 0

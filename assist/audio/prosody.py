@@ -8,7 +8,11 @@ more energy above 1 kHz) and two 10 ms intensities for syllable nuclei.
 Per spurt: energy-mean level, median pitch and its spread in semitones, and
 syllable nuclei counted as intensity peaks that are voiced and stand out from
 the dip before them (after de Jong & Wempe, 2009).  One Mandarin character is
-one syllable, so nuclei per minute estimate characters per minute.
+one syllable, so nuclei per minute estimate characters per minute.  Two counts:
+`nuclei` on the full-band 10 ms intensity (an anger feature), and `vowel_nuclei`
+on the energy of the 300-2200 Hz envelope bands (where vowels' first two formants
+sit), which pace uses: consonants, nasals and glides carry little energy there, so
+the dips between syllables are deeper and fewer syllables merge.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ VOICING_THRESHOLD = 0.45
 HIGH_BAND_HZ = 1000.0
 PITCH_WITHIN_DB = 25.0  # dB under the spurt's loudest frame
 ENVELOPE_BANDS = 8
+VOWEL_BANDS = slice(1, 6)  # envelope bands 1-5: 293-2222 Hz
 # Per spurt, from its loud frames: spectral envelope (mel-band dB relative to the
 # frame's own energy, as cepstral-like cosine terms c1-c4 and a tilt in dB per band),
 # pitch top (90th percentile, semitones re 100 Hz), pitch movement (median semitones a
@@ -69,6 +74,7 @@ class SpurtFeatures:
     level_sd: float = 0.0
     # Voice shape for anger, VOICE_KEYS in order (none moves with a line's gain).
     voice: tuple[float, ...] = ()
+    vowel_nuclei: int = 0  # syllable nuclei of the vowel-band contour, for pace
 
     @property
     def duration(self) -> float:
@@ -239,6 +245,8 @@ class NucleiParams:
     smooth: int = number(3, 1, 20, "steps of 10 ms")  # moving-average length over the contour
     # no two syllables closer than this (0.06 s: 1000 a minute)
     min_gap_s: float = number(0.06, 0.01, 0.5, "s")
+    # the vowel-band count's dip (its contour is 20 ms steps, not smoothed further)
+    vowel_dip_db: float = number(2.5, 0.0, 20.0, "dB")
 
     def __post_init__(self) -> None:
         check_fields(self, "nuclei")
@@ -250,8 +258,28 @@ def count_nuclei(sub_db: np.ndarray, voiced: np.ndarray, params: NucleiParams) -
         return 0
     k = max(1, params.smooth)
     c = np.convolve(sub_db, np.ones(k) / k, mode="same") if k > 1 else sub_db
-    floor = max(float(np.median(c)), float(c.max()) - params.below_max_db)
-    min_gap = max(1, round(params.min_gap_s / 0.01))
+    return _peaks(c, voiced, params.min_dip_db, params.below_max_db,
+                  max(1, round(params.min_gap_s / 0.01)))
+
+
+def count_vowel_nuclei(frames: list[FrameFeatures], frame_s: float,
+                       params: NucleiParams) -> int:
+    """Syllable nuclei in the vowel-band (300-2200 Hz) energy of the frames' envelopes."""
+    if len(frames) < 3 or any(not f.envelope for f in frames):
+        return 0
+    env = np.array([f.envelope for f in frames])[:, VOWEL_BANDS]
+    c = 10.0 * np.log10((10.0 ** (env / 10.0)).sum(axis=1))
+    v = np.array([f.pitch_hz > 0 for f in frames])
+    v = v | np.roll(v, 1) | np.roll(v, -1)  # a frame next to a voiced one counts
+    return _peaks(c, v, params.vowel_dip_db, params.below_max_db,
+                  max(1, round(params.min_gap_s / frame_s)))
+
+
+def _peaks(c: np.ndarray, voiced: np.ndarray, min_dip: float, below_max: float,
+           min_gap: int) -> int:
+    """Voiced peaks of contour `c` over its median (and within `below_max` of its top)
+    rising `min_dip` over the dip since the last counted one, `min_gap` steps apart."""
+    floor = max(float(np.median(c)), float(c.max()) - below_max)
     mid = c[1:-1]
     # Candidate peaks (vectorised); only they are walked in Python.
     cand = np.flatnonzero((mid >= c[:-2]) & (mid > c[2:]) & (mid > floor) & voiced[1:-1]) + 1
@@ -261,7 +289,7 @@ def count_nuclei(sub_db: np.ndarray, voiced: np.ndarray, params: NucleiParams) -
     for i in cand:
         v = float(c[i])
         dip = float(c[last:i + 1].min())
-        if v - dip >= params.min_dip_db and i - last_peak >= min_gap:
+        if v - dip >= min_dip and i - last_peak >= min_gap:
             count += 1
             last_peak = int(i)
             last = int(i)
@@ -297,4 +325,5 @@ def summarise(
     shape = np.array([f.bands for f in frames])[loud].mean(axis=0)
     return SpurtFeatures(start, end, level, pitch, spread, high, nuclei,
                          float(voiced.sum()) * frame_s, (float(shape[0]), float(shape[1])),
-                         float(levels[loud].std()), _voice(levels, loud, st, steady, frames))
+                         float(levels[loud].std()), _voice(levels, loud, st, steady, frames),
+                         count_vowel_nuclei(frames, frame_s, params))

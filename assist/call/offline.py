@@ -10,6 +10,7 @@ import numpy as np
 
 from assist.audio.prosody import SpurtFeatures
 from assist.call.pipeline import LoopParams, PartyPipeline
+from assist.detectors.pace_model import load_model
 from assist.frames import samples_per_frame
 
 TELEPHONE_RATE = 8000
@@ -59,4 +60,6 @@ def estimate_rate(pcm: np.ndarray, rate: int) -> float:
     if not found:
         return 0.0
     span = found[-1].end - found[0].start
-    return 60.0 * sum(s.nuclei for s in found) / span if span > 0 else 0.0
+    if span <= 0:
+        return 0.0
+    return load_model().cpm(60.0 * sum(s.vowel_nuclei for s in found) / span)

@@ -119,6 +119,16 @@ def cmd_calls(args: argparse.Namespace, cfg: Config) -> int:
     return calls.main(args.rest, lambda: open_archive(cfg), review_base=_panel_base(cfg))
 
 
+def cmd_trunks(args: argparse.Namespace, cfg: Config) -> int:
+    if args.rest[:1] == ["test-call"]:
+        from assist.cli import testcall
+
+        return testcall.main(args.rest[1:], cfg)
+    from sip import trunks_cli
+
+    return trunks_cli.main(args.rest)
+
+
 def cmd_cluster(args: argparse.Namespace, cfg: Config) -> int:
     from assist.cluster import cli
 
@@ -173,7 +183,8 @@ PASSTHROUGH = (
      _module_main("assist.cli.prompts")),
     ("calls", "review stored calls (calls list | calls show ID)", cmd_calls),
     ("qa", "QA scorecards (qa report --agent ID --since DATE | qa propose | qa check)", cmd_qa),
-    ("trunks", "check SIP trunks (trunks check CONFIG)", _module_main("sip.trunks_cli")),
+    ("trunks", "check SIP trunks (trunks check CONFIG | --config FILE trunks test-call)",
+     cmd_trunks),
     ("cluster", "render engine configs (cluster kamailio-cfg --out DIR)", cmd_cluster),
 )
 

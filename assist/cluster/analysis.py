@@ -121,6 +121,10 @@ class HopServer:
             call = tap.calls.pop(msg.slot, None)
             if call is not None:
                 self.hub.end_call(call[0], msg.reason)
+        elif isinstance(msg, wire.Health):
+            call = tap.calls.get(msg.slot)
+            if call is not None:
+                self.hub.audio_health(call[0], msg.party, msg.evidence)
         else:
             tap.name = msg.tap
             log.info("hop %s: tap process %s connected", tap.label, tap.name)

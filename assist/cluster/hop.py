@@ -46,7 +46,8 @@ def process_name(cfg: Config, role: str) -> str:
 
 
 class HopSink:
-    """A CallSink that forwards start_call, feed and end_call to the analysis process."""
+    """A CallSink that forwards start_call, feed, audio_health and end_call to the
+    analysis process."""
 
     def __init__(self, path: str, tap: str, *, limit: int = BUFFER_LIMIT) -> None:
         self.path, self.tap, self.limit = path, tap, limit
@@ -120,6 +121,18 @@ class HopSink:
                         self.dropped)
         writer.write(wire.frame(slot, frame))
         self.sent += 1
+
+    def audio_health(self, call_id: str, party: str | None, evidence: dict[str, Any]) -> None:
+        """Like starts and ends, always sent: a report is rare and small."""
+        slot = self._slots.get(call_id)
+        if slot is None or self._writer is None:
+            return
+        try:
+            msg = wire.health(slot, party, evidence)
+        except ValueError as e:
+            log.warning("call %s: audio report not sent (%s)", call_id, e)
+            return
+        self._writer.write(msg)
 
     def end_call(self, call_id: str, reason: str = "hangup") -> None:
         slot = self._slots.pop(call_id, None)

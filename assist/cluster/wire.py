@@ -10,6 +10,8 @@ carry the call id:
 - FRAME  slot (u32) | party (u8: 0 customer, 1 agent) | t (f64) | arrival (f64) | PCM
          (int16 in the machine's byte order, the samples of one FRAME_MS frame)
 - END    slot (u32) | reason (UTF-8)
+- HEALTH slot (u32) | JSON `{"party", "evidence"}`: a stream's audio-health report
+         (party "customer", "agent" or null for both streams)
 
 `t` and `arrival` are sent as they are, so the far side rebuilds the very Frame
 the tap made (time.monotonic() is one clock for every process of a machine).
@@ -30,7 +32,7 @@ from assist.frames import PARTIES, SUPPORTED_RATES, Frame, Party, samples_per_fr
 
 VERSION = 1
 MAX_MESSAGE = 64 * 1024
-HELLO, START, FRAME, END = 1, 2, 3, 4
+HELLO, START, FRAME, END, HEALTH = 1, 2, 3, 4, 5
 _HEAD = struct.Struct(">IB")
 _SLOT = struct.Struct(">I")
 _FRAME = struct.Struct(">IBdd")
@@ -76,7 +78,14 @@ class End:
     reason: str
 
 
-Message = Hello | Start | FrameIn | End
+@dataclass(frozen=True, slots=True)
+class Health:
+    slot: int
+    party: Party | None
+    evidence: dict[str, Any]
+
+
+Message = Hello | Start | FrameIn | End | Health
 
 
 def _message(kind: int, payload: bytes) -> bytes:
@@ -101,6 +110,12 @@ def frame(slot: int, f: Frame) -> bytes:
     pcm = f.pcm.tobytes()
     return _HEAD.pack(_FRAME.size + len(pcm) + 1, FRAME) + _FRAME.pack(
         slot, _PARTY[f.party], f.t, f.arrival) + pcm
+
+
+def health(slot: int, party: str | None, evidence: dict[str, Any]) -> bytes:
+    body = {"party": party, "evidence": evidence}
+    return _message(HEALTH, _SLOT.pack(slot) + json.dumps(body, ensure_ascii=False,
+                                                             default=str).encode())
 
 
 def end(slot: int, reason: str) -> bytes:
@@ -146,6 +161,8 @@ class Decoder:
         if kind == END:
             slot = _slot(payload)
             return End(slot, payload[_SLOT.size:].decode("utf-8", "replace"))
+        if kind == HEALTH:
+            return _health(payload)
         raise WireError(f"unknown message type {kind}")
 
 
@@ -196,6 +213,17 @@ def _start(payload: bytes) -> Start:
         raise WireError(f"START of call {call_id[:40]!r}: source must be text, meta an object")
     return Start(slot, call_id, _opt_str(body, "agent"), int(rate), _opt_str(body, "language"),
                  source, meta)
+
+
+def _health(payload: bytes) -> Health:
+    slot = _slot(payload)
+    body = _json(payload[_SLOT.size:], "HEALTH")
+    party, evidence = body.get("party"), body.get("evidence")
+    if party is not None and party not in PARTIES:
+        raise WireError(f"HEALTH for party {str(party)[:40]!r} (customer, agent or null)")
+    if not isinstance(evidence, dict):
+        raise WireError("HEALTH: evidence must be an object")
+    return Health(slot, party, evidence)
 
 
 def _frame(payload: bytes) -> FrameIn:

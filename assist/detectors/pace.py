@@ -9,7 +9,9 @@ Rules:
 - `pace.drift` when the pace stays outside the band around the target
   (kind "band") or `self_tolerance` away from the agent's own pace over
   their first `baseline_speech` seconds (kind "self") for `sustain` seconds
-  of speaking; it re-arms when the pace comes back.
+  of speaking; it re-arms when the pace comes back;
+- without a recogniser the units are syllable nuclei, and the reading is the
+  characters a minute they stand for (`pace_model`, fitted on read speech).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from assist.detectors.pace_model import load_model
 from assist.errors import ConfigError
 from assist.events import Event
 from assist.evidence import PaceSource
-from assist.settings import check_fields, number
+from assist.settings import check_fields, number, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,8 @@ class PaceParams:
     turn_gap: float = number(1.0, 0.1, 10.0, "s")
     baseline_speech: float = number(20.0, 5.0, 600.0, "s")
     self_tolerance: float = number(0.4, 0.05, 2.0)
+    # nuclei a minute to characters a minute (bench/fit_pace.py)
+    model: str = text("", "a weights file path (empty: the one shipped)")
 
     def __post_init__(self) -> None:
         check_fields(self, "pace")
@@ -73,6 +78,7 @@ class PaceDetector:
         self._out = {"band": 0.0, "self": 0.0}
         self._flagged = {"band": False, "self": False}
         self.source: PaceSource = "acoustic"
+        self._model = load_model(params.model)
 
     def use_words(self, on: bool) -> None:
         """Say whether the units fed are recognised characters or syllable nuclei."""
@@ -80,7 +86,10 @@ class PaceDetector:
 
     @property
     def baseline(self) -> float | None:
-        return self._baseline
+        return None if self._baseline is None else self._rate(self._baseline)
+
+    def _rate(self, units_per_min: float) -> float:
+        return units_per_min if self.source == "words" else self._model.cpm(units_per_min)
 
     def feed(self, start: float, end: float, units: float, t: float) -> list[Event]:
         """One finished agent spurt with its syllable (or character) count, at call time t."""
@@ -99,15 +108,16 @@ class PaceDetector:
             self._baseline = 60.0 * self._baseline_units / self._spoken
         if total < self._p.min_speech:
             return []
-        cpm = 60.0 * sum(p.units for p in self._pieces) / total
+        cpm = self._rate(60.0 * sum(p.units for p in self._pieces) / total)
+        baseline = self.baseline
         lo, hi = self._p.band
         out = [Event("pace", self._call_id, t, "agent",
                      {"cpm": round(cpm, 1), "target": self._p.target, "band": [lo, hi],
                       "window": round(total, 2), "source": self.source,
-                      "baseline": None if self._baseline is None else round(self._baseline, 1)})]
+                      "baseline": None if baseline is None else round(baseline, 1)})]
         off = {"band": "fast" if cpm > hi else "slow" if cpm < lo else None, "self": None}
-        if self._baseline:  # None until measured; 0.0 if the baseline speech had no units
-            ratio = cpm / self._baseline
+        if baseline:  # None until measured; 0.0 if the baseline speech had no units
+            ratio = cpm / baseline
             if ratio > 1 + self._p.self_tolerance:
                 off["self"] = "fast"
             elif ratio < 1 - self._p.self_tolerance:
@@ -127,8 +137,8 @@ class PaceDetector:
                 out.append(Event("pace.drift", self._call_id, t, "agent",
                                  {"cpm": round(cpm, 1), "target": self._p.target,
                                   "band": [lo, hi], "direction": direction, "kind": kind,
-                                  "baseline": None if self._baseline is None
-                                  else round(self._baseline, 1),
+                                  "baseline": None if baseline is None
+                                  else round(baseline, 1),
                                   "sustained": round(self._out[kind], 2),
                                   "source": self.source}))
         return out

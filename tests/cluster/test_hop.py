@@ -112,6 +112,56 @@ async def test_the_demo_call_through_the_hop_gives_the_events_it_gives_direct(so
     assert started["tap"] == {"tap_process": "tap-test"} and started["agent"] == "1001"
 
 
+def health_events(wires: list[dict]) -> list[tuple]:
+    return [(w["party"] if "party" in w else None, w["evidence"]) for w in wires
+            if w["type"] == "audio.health"]  # fmt: skip
+
+
+@sync
+async def test_a_taps_audio_health_reports_reach_the_analysis_side(sock, caplog):
+    """What sip/taps.py raises for a stream without RTP, then each stream's end figures."""
+    from sip.health import CHECK_AFTER, CallHealth
+
+    rec = read_call(DEMO)
+    health = CallHealth("c1", rec.rate, ("customer", "agent"))
+    for t, customer, _agent in rec.frames():
+        if t >= CHECK_AFTER + 1:
+            break
+        health.add("customer", customer)  # the agent's stream gets nothing
+    health.rtp({"customer": (300, 0), "agent": (0, 0)})
+    reports = health.check() + health.final()
+    assert [r.problem for r in reports] == ["no_rtp", "ok", "no_rtp"]
+
+    async def run(sink: HopSink | CallHub) -> None:
+        sink.start_call("c1", agent="1001", rate=rec.rate, source="sip")
+        feed(sink, rec, "c1", 1.0)
+        for r in reports:
+            sink.audio_health("c1", r.party, r.evidence())
+        sink.audio_health("c1", "agent", {"problem": "loud"})  # a peer's bad report: dropped
+        sink.end_call("c1", "hangup")
+
+    pub_direct = Collect()
+    await run(hub(pub_direct))
+    pub = Collect()
+    server = HopServer(sock, hub(pub))
+    await server.start()
+    sink = HopSink(sock, "tap1")
+    try:
+        assert await sink.start(10.0)
+        await run(sink)
+        await until(lambda: any(w["type"] == "call.ended" for w in pub.wires))
+    finally:
+        await sink.stop()
+        await server.stop()
+    got = health_events(pub.wires)
+    assert got == health_events(pub_direct.wires)
+    assert [(p, e["problem"], e["final"]) for p, e in got] == [
+        ("agent", "no_rtp", False), ("customer", "ok", True), ("agent", "no_rtp", True)]
+    assert got[1][1]["packets"] == 300 and got[2][1]["level_db"] is None
+    dropped = [r for r in caplog.records if "bad audio report dropped" in r.getMessage()]
+    assert len(dropped) == 2 and not any(r.exc_info for r in caplog.records)  # direct, hop
+
+
 @sync
 async def test_a_dead_tap_ends_its_calls_and_not_the_others(sock):
     rec = read_call(DEMO)
@@ -150,6 +200,8 @@ async def test_a_dead_tap_ends_its_calls_and_not_the_others(sock):
     wire.hello("evil") + b"\xff" * 64,
     wire.hello("evil") + wire.frame(3, Frame("agent", __import__("numpy").zeros(160, "int16"),
                                              8000, 0.0)) + wire._message(7, b"x"),
+    wire.hello("evil") + wire.health(1, "supervisor", {"problem": "ok"}),
+    wire.hello("evil") + wire.health(1, None, {}).replace(b'{}', b'[]'),
 ])
 @sync
 async def test_garbage_on_the_socket_closes_that_connection_only(sock, junk, caplog):

@@ -7,31 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-RATE = 8000
-PTIME_SAMPLES = 160  # 20 ms at 8 kHz
+from sip.loopback import PTIME_SAMPLES, RATE, dominant_hz, tone, ulaw
 
-
-def tone(freq: float, seconds: float, amp: float = 8000.0, rate: int = RATE) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-
-
-def ulaw(pcm: np.ndarray) -> bytes:
-    """G.711 u-law encoding (the standard segment/mantissa table)."""
-    x = pcm.astype(np.int32)
-    sign = (x < 0).astype(np.int32)
-    mag = np.minimum(np.abs(x), 32635) + 0x84
-    exp = np.floor(np.log2(mag)).astype(np.int32) - 7
-    exp = np.clip(exp, 0, 7)
-    mant = (mag >> (exp + 3)) & 0x0F
-    return (~((sign << 7) | (exp << 4) | mant) & 0xFF).astype(np.uint8).tobytes()
-
-
-def dominant_hz(pcm: np.ndarray, rate: int = RATE) -> float:
-    x = pcm.astype(np.float64)
-    x = x - x.mean()
-    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.fft.rfftfreq(len(x), 1 / rate)[int(np.argmax(spec))])
+__all__ = ["PTIME_SAMPLES", "RATE", "dominant_hz", "tone", "ulaw", "write_pcap"]
 
 
 def _ip_checksum(header: bytes) -> int:

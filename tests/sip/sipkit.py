@@ -69,6 +69,7 @@ class Call:
     ended: str | None = None
     ended_seq: int | None = None
     last_frame_seq: int = -1
+    health: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
 
     def pcm(self, party: str) -> np.ndarray:
         frames = self.frames.get(party, [])
@@ -108,6 +109,14 @@ class RecordingSink:
             return
         call.frames[frame.party].append(frame)
         call.last_frame_seq = next(self._seq)
+
+    def audio_health(self, call_id, party, evidence):
+        self._check_loop("audio_health")
+        call = self.calls.get(call_id)
+        if call is None:
+            self.errors.append(f"audio report for a call never started: {call_id}")
+            return
+        call.health.append((party, evidence))
 
     def end_call(self, call_id, reason="hangup"):
         self._check_loop("end_call")

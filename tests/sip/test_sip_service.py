@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,8 +42,17 @@ def demo_slice(start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
     return pcm[a:b, 0].copy(), pcm[a:b, 1].copy()
 
 
-@pytest.fixture
-def service(tmp_path: Path):
+SBC_TRUNK = """[[trunks]]
+name = "sbc"
+sources = ["127.0.0.1"]
+language = "zh-CN"
+agent_aor = '^sip:(?P<agent>8\\d{3})@'
+"""
+
+
+@contextmanager
+def running_service(tmp_path: Path, trunks: str = SBC_TRUNK) -> Iterator[SimpleNamespace]:
+    """`assist run` with these trunks on free SIP/RTP ports, until it is waiting for calls."""
     sip_port, rtp_port = free_port(), 40000 + free_port() % 1000 * 10
     cfg = tmp_path / "assist.toml"
     cfg.write_text(f"""data_dir = "{tmp_path / 'data'}"
@@ -51,12 +62,7 @@ udp_port = {sip_port}
 tcp_port = {sip_port}
 rtp_port = {rtp_port}
 
-[[trunks]]
-name = "sbc"
-sources = ["127.0.0.1"]
-language = "zh-CN"
-agent_aor = '^sip:(?P<agent>8\\d{{3}})@'
-""", encoding="utf-8")
+{trunks}""", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run",
                              "--port", "0"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
@@ -73,6 +79,12 @@ agent_aor = '^sip:(?P<agent>8\\d{{3}})@'
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    with running_service(tmp_path) as svc:
+        yield svc
 
 
 def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path) -> None:

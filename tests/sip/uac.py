@@ -1,198 +1,26 @@
-"""A loopback SIPREC client of our own: sends a fixture INVITE as a vendor would
-(UDP, or TCP on one shared connection), ACKs the answer, plays one tone per
-offered m= line from the port that line names, and hangs up."""
+"""The loopback SIPREC client (sip.loopback) fed from the fixture files here."""
 
 from __future__ import annotations
 
-import re
-import socket
-import struct
-import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from sip import loopback
+from sip.loopback import Outcome, Reply, alaw
 
-from tests.sip.rtp import PTIME_SAMPLES, tone, ulaw
+__all__ = ["FIX", "Outcome", "Reply", "Uac", "alaw"]
 
 FIX = Path(__file__).parent / "fixtures"
-_OWN = ("via", "from", "to", "call-id", "cseq", "contact", "content-length", "max-forwards", "l",
-        "i", "f", "t", "v", "m")  # fmt: skip
 
 
-def alaw(pcm: np.ndarray) -> bytes:
-    """G.711 A-law encoding."""
-    x = pcm.astype(np.int32) >> 3
-    sign = np.where(x >= 0, 0x80, 0)
-    mag = np.minimum(np.abs(x), 4095)
-    exp = np.clip(np.floor(np.log2(np.maximum(mag, 1))).astype(np.int32) - 4, 0, 7)
-    mant = np.where(exp == 0, mag >> 1, mag >> exp) & 0x0F
-    return ((sign | (exp << 4) | mant) ^ 0x55).astype(np.uint8).tobytes()
+class Uac(loopback.Uac):
+    """A fixture's name (a file under fixtures/) or the message itself."""
+
+    def invite_only(self, message: str | bytes) -> Reply:
+        return super().invite_only(_text(message))
+
+    def call(self, message: str | bytes, *args, **kwargs) -> Outcome:
+        return super().call(_text(message), *args, **kwargs)
 
 
-@dataclass
-class Reply:
-    status: int
-    head: str
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        m = re.search(rf"(?im)^{name}\s*:\s*(.*)$", self.head)
-        return m.group(1).strip() if m else None
-
-
-@dataclass
-class Outcome:
-    replies: list[Reply] = field(default_factory=list)
-    answered: dict[int, int] = field(default_factory=dict)  # m= index -> our RTP port
-
-    @property
-    def final(self) -> Reply:
-        return next(r for r in reversed(self.replies) if r.status >= 200)
-
-
-class Uac:
-    def __init__(self, tap_port: int, transport: str = "udp", ip: str = "127.0.0.1") -> None:
-        self.tap = ("127.0.0.1", tap_port)
-        self.transport = transport
-        self.ip = ip
-        if transport == "tcp":
-            self.sock = socket.create_connection(self.tap, timeout=15, source_address=(ip, 0))
-        else:
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.bind((ip, 0))
-            self.sock.settimeout(15)
-        self.port = self.sock.getsockname()[1]
-        self._buf = b""
-
-    def close(self) -> None:
-        self.sock.close()
-
-    # --- messages ------------------------------------------------------------------
-    def _send(self, data: bytes) -> None:
-        if self.transport == "tcp":
-            self.sock.sendall(data)
-        else:
-            self.sock.sendto(data, self.tap)
-
-    def _recv(self) -> Reply:
-        if self.transport == "udp":
-            data = self.sock.recv(65535)
-        else:
-            while b"\r\n\r\n" not in self._buf:
-                self._buf += self._read()
-            head, _, rest = self._buf.partition(b"\r\n\r\n")
-            n = int(re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head).group(1))
-            while len(rest) < n:
-                rest += self._read()
-            data, self._buf = head + b"\r\n\r\n" + rest[:n], rest[n:]
-        head, _, body = data.partition(b"\r\n\r\n")
-        text = head.decode("utf-8", "replace")
-        return Reply(int(text.split()[1]), text, body)
-
-    def _read(self) -> bytes:
-        chunk = self.sock.recv(65535)
-        if not chunk:
-            raise ConnectionError("the tap closed the connection")
-        return chunk
-
-    def _request(self, method: str, cseq: int, dialog: dict[str, str], extra: str = "",
-                 body: bytes = b"") -> bytes:  # fmt: skip
-        tp = self.transport.upper()
-        head = (f"{method} sip:srs@127.0.0.1:{self.tap[1]} SIP/2.0\r\n"
-                f"Via: SIP/2.0/{tp} {self.ip}:{self.port};rport;branch=z9hG4bK{uuid.uuid4().hex}"
-                "\r\n"
-                f"From: <sip:src@{self.ip}>;tag={dialog['tag']}\r\n"
-                f"To: <sip:srs@127.0.0.1>{dialog.get('to_tag', '')}\r\n"
-                f"Call-ID: {dialog['call_id']}\r\nCSeq: {cseq} {method}\r\n"
-                f"Contact: <sip:src@{self.ip}:{self.port};transport={self.transport}>\r\n"
-                f"Max-Forwards: 70\r\n{extra}Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
-        return head.encode() + body
-
-    def invite_only(self, fixture: str) -> Reply:
-        """INVITE and wait for the final answer; never ACK it (a client that died)."""
-        text = (FIX / fixture).read_bytes().replace(b"\r\n", b"\n")
-        head, _, body = text.partition(b"\n\n")
-        extra = "".join(ln + "\r\n" for ln in head.decode().split("\n")[1:]
-                        if ln.split(":", 1)[0].strip().lower() not in _OWN)  # fmt: skip
-        dialog = {"tag": uuid.uuid4().hex[:8], "call_id": uuid.uuid4().hex + "@uac"}
-        self._send(self._request("INVITE", 1, dialog, extra, body.replace(b"\n", b"\r\n")))
-        while (reply := self._recv()).status < 200:
-            pass
-        return reply
-
-    # --- a whole call --------------------------------------------------------------
-    def call(self, fixture: str | bytes, tones: list[float], seconds: float = 1.6,
-             pad: int = 0, mute: frozenset[int] = frozenset()) -> Outcome:  # fmt: skip
-        """INVITE with the fixture's headers and body (SDP pointed at our ports), then
-        on 200: ACK, a tone per m= line from that line's port, BYE."""
-        text = (FIX / fixture).read_bytes() if isinstance(fixture, str) else fixture
-        text = text.replace(b"\r\n", b"\n")
-        head, _, body = text.partition(b"\n\n")
-        extra = "".join(ln + "\r\n" for ln in head.decode().split("\n")[1:]
-                        if ln.split(":", 1)[0].strip().lower() not in _OWN)  # fmt: skip
-        rtp = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in tones]
-        for s in rtp:
-            s.bind((self.ip, 0))
-        ports = iter(s.getsockname()[1] for s in rtp)
-        body = re.sub(rb"(?m)^m=audio \d+", lambda m: b"m=audio %d" % next(ports), body)
-        body = re.sub(rb"(?m)^c=IN IP4 \S+", b"c=IN IP4 " + self.ip.encode(), body)
-        body = body.replace(b"\n", b"\r\n")
-        if pad:
-            body = body.replace(b"</recording>", b"<!-- " + b"x" * pad + b" --></recording>")
-        dialog = {"tag": uuid.uuid4().hex[:8], "call_id": uuid.uuid4().hex + "@uac"}
-        self._send(self._request("INVITE", 1, dialog, extra, body))
-        out = Outcome()
-        try:
-            while True:
-                reply = self._recv()
-                out.replies.append(reply)
-                if reply.status >= 200:
-                    break
-            to = out.final.header("to") or ""
-            tag = re.search(r";tag=[^;\s]+", to)
-            dialog["to_tag"] = tag.group(0) if tag else ""
-            self._send(self._request("ACK", 1, dialog))
-            if out.final.status != 200:
-                return out
-            answer = _audio_ports(out.final.body)
-            out.answered = dict(enumerate(answer))
-            playing = [0 if i in mute else p for i, p in enumerate(answer)]
-            _play(rtp, playing, tones, seconds, _payload(out.final.body))
-            self._send(self._request("BYE", 2, dialog))
-            while self._recv().status < 200:
-                pass
-            return out
-        finally:
-            for s in rtp:
-                s.close()
-
-
-def _audio_ports(sdp: bytes) -> list[int]:
-    return [int(p) for p in re.findall(rb"(?m)^m=audio (\d+)", sdp)]
-
-
-def _payload(sdp: bytes) -> int:
-    m = re.search(rb"(?m)^m=audio \d+ RTP/AVP (\d+)", sdp)
-    return int(m.group(1)) if m else 0
-
-
-def _play(socks: list[socket.socket], ports: list[int], tones: list[float], seconds: float,
-          pt: int) -> None:  # fmt: skip
-    """RTP paced at 20 ms; a stream answered with port 0 gets nothing."""
-    encode = alaw if pt == 8 else ulaw
-    audio = [encode(tone(hz, seconds)) for hz in tones]
-    n = len(audio[0]) // PTIME_SAMPLES
-    t0 = time.monotonic()
-    for i in range(n):
-        for k, (sock, port) in enumerate(zip(socks, ports, strict=False)):
-            if not port:
-                continue
-            hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if i == 0 else 0), i, i * PTIME_SAMPLES,
-                              0x5000 + k)  # fmt: skip
-            sock.sendto(hdr + audio[k][i * PTIME_SAMPLES : (i + 1) * PTIME_SAMPLES],
-                        ("127.0.0.1", port))  # fmt: skip
-        delay = t0 + (i + 1) * 0.02 - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+def _text(message: str | bytes) -> bytes:
+    return (FIX / message).read_bytes() if isinstance(message, str) else message
