@@ -21,12 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assist.audio.spectrum import band_slice, irfft, rfft
 from assist.settings import check_fields, number
-
-try:  # numpy's own transform kernels, called without np.fft's per-call checks
-    from numpy.fft import _pocketfft_umath as _pfu  # type: ignore[attr-defined]
-except ImportError:  # another numpy layout: the public functions, same numbers
-    _pfu = None
 
 PITCH_MIN_HZ = 70.0
 PITCH_MAX_HZ = 420.0
@@ -107,10 +103,10 @@ class FrameAnalyzer:
         # Bands as slices: each is a run of bins, and a view sums the same numbers in
         # the same order as a boolean mask's copy, without the copy.
         speech = (freqs >= 80.0) & (freqs <= 3800.0)
-        self._speech_band = _run(speech)
-        self._high = _run((freqs >= HIGH_BAND_HZ) & speech)
-        self._low_mid = _run((freqs >= 500.0) & (freqs < 1000.0))
-        self._top = _run((freqs >= 2000.0) & (freqs <= 3800.0))
+        self._speech_band = band_slice(speech)
+        self._high = band_slice((freqs >= HIGH_BAND_HZ) & speech)
+        self._low_mid = band_slice((freqs >= 500.0) & (freqs < 1000.0))
+        self._top = band_slice((freqs >= 2000.0) & (freqs <= 3800.0))
         self._rw_lags = self._rw[self._lag_lo:self._lag_hi]
         mel = np.linspace(_mel(100.0), _mel(3800.0), ENVELOPE_BANDS + 1)
         edges = 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
@@ -132,7 +128,7 @@ class FrameAnalyzer:
         x = np.concatenate((self._prev, cur))
         self._prev = cur
         x -= float(np.add.reduce(x)) / x.size  # x.mean(), without its wrapper
-        spec = self._rfft(x * self._window)
+        spec = rfft(x * self._window, self._nfft)
         power = spec.real**2 + spec.imag**2
         total = np.add.reduce
         band = float(total(power[self._speech_band]))
@@ -151,21 +147,9 @@ class FrameAnalyzer:
         return FrameFeatures(db[0], ms, pitch, high / band if band > 0 else 0.0,
                              (db[1], db[2]), shares, tuple(db[3:]), strength)
 
-    def _rfft(self, x: np.ndarray) -> np.ndarray:
-        if _pfu is None or self._nfft % 2:
-            return np.fft.rfft(x, self._nfft)
-        out = np.empty(self._nfft // 2 + 1, dtype=np.complex128)
-        return _pfu.rfft_n_even(x, 1, axes=[(0,), (), (0,)], out=out)
-
-    def _irfft(self, power: np.ndarray) -> np.ndarray:
-        if _pfu is None:
-            return np.fft.irfft(power, self._nfft)
-        out = np.empty(self._nfft, dtype=np.float64)
-        return _pfu.irfft(power, self._inv_nfft, axes=[(0,), (), (0,)], out=out)
-
     def _pitch(self, power: np.ndarray) -> tuple[float, float]:
         """Pitch (Hz, 0 when unvoiced) and the strength of its autocorrelation peak."""
-        r = self._irfft(power)
+        r = irfft(power, self._nfft, self._inv_nfft)
         r0 = float(r[0])
         if r0 <= 0:
             return 0.0, 0.0
@@ -183,16 +167,6 @@ class FrameAnalyzer:
             if denom < 0:
                 lag += 0.5 * (a - c) / denom
         return self.rate / lag, min(1.0, peak)
-
-
-def _run(mask: np.ndarray) -> slice:
-    """The slice covering a mask's bins, which must be one run."""
-    idx = np.flatnonzero(mask)
-    if len(idx) == 0:
-        return slice(0, 0)
-    if idx[-1] - idx[0] + 1 != len(idx):
-        raise ValueError("frequency band is not one run of bins")
-    return slice(int(idx[0]), int(idx[-1]) + 1)
 
 
 def _mel(hz: float) -> float:
