@@ -20,17 +20,19 @@ STORE_WAIT = 30.0  # seconds for the store to hold the call's end
 
 def find_call(store: Any, session: str, wait: float = STORE_WAIT
               ) -> tuple[str, list[dict[str, Any]]] | None:  # fmt: skip
-    """Our call (its recording session id in call.started) once its end is stored."""
+    """Our call (its recording session id in call.started) once its end is stored;
+    newest first, and only each call's start is read until ours is found."""
     deadline = time.monotonic() + wait
+    others: set[str] = set()
     while True:
-        for c in store.calls():
-            if not c.get("ended_utc"):
+        for c in reversed(store.calls()):
+            if c["call_id"] in others or not c.get("ended_utc"):
                 continue
-            events = store.events(c["call_id"])
-            started = next((e for e in events if e["type"] == "call.started"), None)
-            tap = (started or {}).get("evidence", {}).get("tap", {})
+            started = store.events(c["call_id"], types=("call.started",))
+            tap = started[0]["evidence"].get("tap", {}) if started else {}
             if tap.get("recording_session") == session:
-                return c["call_id"], events
+                return c["call_id"], store.events(c["call_id"])
+            others.add(c["call_id"])
         if time.monotonic() > deadline:
             return None
         time.sleep(0.5)
