@@ -112,7 +112,7 @@ def test_calls_spread_a_dead_tap_is_skipped_and_taken_back(cluster) -> None:
     work = cluster.work / "spread"
     n = len(cluster.taps) * TAP_CALLS
     sipp = place(cluster, work / "a", calls=n, agent="a", seconds=8.0, background=True)
-    assert wait_until(lambda: len(stored(cluster, "a")) == n, 30), stored(cluster, "a")
+    assert wait_until(lambda: len(stored(cluster, "a")) == n, 60), stored(cluster, "a")
     first = stored(cluster, "a")
     per_tap = {t.name: sum(1 for c in first.values() if c["tap"] == t.name)
                for t in cluster.taps}  # fmt: skip
