@@ -196,19 +196,27 @@ class CallHealth:
 
 def same_audio(a: np.ndarray, b: np.ndarray, rate: int) -> bool:
     """Whether two streams carry the same audio, one perhaps trailing the other by up
-    to `SAME_MAX_LAG` (the two copies of a forked leg rarely arrive in step)."""
+    to `SAME_MAX_LAG`.  Compared in half-second blocks, each at its own best lag: the
+    two copies of a forked leg rarely arrive in step, and a jitter buffer that drops or
+    repeats a frame on one copy shifts everything after it."""
     n = min(len(a), len(b))
-    if n < rate // 10:
-        return False
+    block, most = rate // 2, int(SAME_MAX_LAG * rate)
     x, y = a[:n].astype(np.float64), b[:n].astype(np.float64)
-    if not x.any() or not y.any():
-        return False
-    size = 1 << (2 * n - 1).bit_length()  # no wrap-around for any lag
-    corr = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)
-    most = min(int(SAME_MAX_LAG * rate), n - rate // 10)
-    lags = np.concatenate([np.arange(0, most + 1), np.arange(-most, 0)])
-    lag = int(lags[int(np.argmax(np.concatenate([corr[: most + 1], corr[size - most :]])))])
-    # corr[k] = sum x[i + k] * y[i]: x trails y by k samples.
-    xs, ys = (x[lag:], y[: n - lag]) if lag >= 0 else (x[: n + lag], y[-lag:])
-    den = float(np.linalg.norm(xs) * np.linalg.norm(ys))
-    return den > 0 and float(np.dot(xs, ys)) / den > SAME_CORRELATION
+    loud = same = 0
+    for start in range(0, n - block + 1, block):
+        seg = x[start : start + block]
+        energy = float(np.dot(seg, seg))
+        if energy <= 0:
+            continue
+        lo, hi = max(0, start - most), min(n, start + block + most)
+        region = y[lo:hi]
+        size = 1 << (len(region) + block - 1).bit_length()
+        num = np.fft.irfft(np.fft.rfft(region, size) * np.conj(np.fft.rfft(seg, size)),
+                           size)[: len(region) - block + 1]  # fmt: skip
+        sums = np.concatenate(([0.0], np.cumsum(region * region)))
+        windows = sums[block:] - sums[:-block]
+        ok = windows > energy * 1e-6
+        loud += 1
+        if ok.any() and float(np.max(num[ok] / np.sqrt(windows[ok] * energy))) > SAME_CORRELATION:
+            same += 1
+    return loud >= 2 and same >= 0.8 * loud

@@ -116,3 +116,9 @@ def test_a_quiet_stretch_with_packets_is_not_a_stop():
     play(h, "agent", tone(1000, 5.0))
     h.rtp({"customer": (500, 0), "agent": (500, 0)})
     assert h.check() == []
+
+
+def test_a_copy_whose_jitter_buffer_dropped_a_frame_is_still_the_same_audio():
+    leg = tone(440, 5.2)
+    dropped = np.concatenate([leg[:16000], leg[16160:]])[:40000]  # 20 ms lost at 2 s
+    assert same_audio(leg[:40000], dropped, 8000)
