@@ -85,12 +85,50 @@ def _db(mean_square: float) -> float:
     return 10.0 * float(np.log10(mean_square + 1e-12))
 
 
-class FrameAnalyzer:
-    """Features of consecutive 20 ms frames of one party at one sample rate."""
+class PendingFrame:
+    """One frame's level now, its other features when first asked for.
 
-    def __init__(self, rate: int, frame_len: int) -> None:
+    Every frame needs its level (the VAD floor, the bleed gate); the spectrum, pitch
+    and envelope only matter for frames that join a spurt, about half of a call's.
+    `features()` computes them from the frame's own 40 ms window, so when it runs
+    does not change a number.
+    """
+
+    __slots__ = ("level_db", "mean_square", "_analyzer", "_prev", "_cur", "_features")
+
+    def __init__(self, analyzer: FrameAnalyzer, prev: np.ndarray, cur: np.ndarray,
+                 level_db: float, mean_square: float) -> None:
+        self.level_db = level_db
+        self.mean_square = mean_square  # int16 scale, for the VAD floor
+        self._analyzer = analyzer
+        self._prev = prev
+        self._cur = cur
+        self._features: FrameFeatures | None = None
+
+    def features(self) -> FrameFeatures:
+        f = self._features
+        if f is None:
+            f = self._analyzer._spectral(self)
+            self._features = f
+            self._prev = self._cur = _EMPTY  # the window is not needed again
+        return f
+
+
+_EMPTY = np.zeros(0)
+
+
+class FrameAnalyzer:
+    """Features of consecutive 20 ms frames of one party at one sample rate.
+
+    `level(pcm)` costs a frame's level and keeps its window for `features()`;
+    `feed(pcm)` is both at once.  `eager` computes every frame's features as it
+    arrives (the same numbers; for tests that compare the two).
+    """
+
+    def __init__(self, rate: int, frame_len: int, *, eager: bool = False) -> None:
         self.rate = rate
         self._n = frame_len
+        self._eager = eager
         win_len = 2 * frame_len
         self._nfft = 1 << (2 * win_len - 1).bit_length()
         self._window = np.hanning(win_len).astype(np.float64)
@@ -114,19 +152,36 @@ class FrameAnalyzer:
         self._env = np.array([(freqs >= lo) & (freqs < hi) for lo, hi in
                               zip(edges[:-1], edges[1:], strict=True)], dtype=np.float64)
         self._prev = np.zeros(frame_len, dtype=np.float64)
-        self._logs = np.empty(3 + ENVELOPE_BANDS, dtype=np.float64)  # feed's scratch
+        self._level = np.empty(1, dtype=np.float64)  # level's scratch
+        self._logs = np.empty(2 + ENVELOPE_BANDS, dtype=np.float64)  # _spectral's scratch
         self._inv_nfft = 1.0 / self._nfft  # irfft's backward scaling, as np.fft applies it
 
     def feed(self, pcm: np.ndarray) -> FrameFeatures:
+        return self.level(pcm).features()
+
+    def level(self, pcm: np.ndarray) -> PendingFrame:
+        """The frame's level; the rest of its features wait for `features()`."""
+        cur = pcm.astype(np.float64)
+        ms = float(np.dot(cur, cur)) / self._n
+        # log10 of a one-element array: the same kernel, so the same number, as the
+        # element of a longer one
+        lv = self._level
+        lv[0] = ms / 32768.0**2 + 1e-12
+        np.log10(lv, out=lv)
+        frame = PendingFrame(self, self._prev, cur, 10.0 * float(lv[0]), ms)
+        self._prev = cur
+        if self._eager:
+            frame.features()
+        return frame
+
+    def _spectral(self, frame: PendingFrame) -> FrameFeatures:
         # Python floats and views where arrays are tiny: per-call numpy overhead is
         # most of a frame's cost.  Every sum keeps its order, so results are unchanged.
-        cur = pcm.astype(np.float64)
+        cur = frame._cur
         n = self._n
         half = n // 2
-        ms = float(np.dot(cur, cur)) / n
         first, second = cur[:half], cur[half:]
-        x = np.concatenate((self._prev, cur))
-        self._prev = cur
+        x = np.concatenate((frame._prev, cur))
         x -= float(np.add.reduce(x)) / x.size  # x.mean(), without its wrapper
         spec = rfft(x * self._window, self._nfft)
         power = spec.real**2 + spec.imag**2
@@ -134,18 +189,18 @@ class FrameAnalyzer:
         band = float(total(power[self._speech_band]))
         high = float(total(power[self._high]))
         pitch, strength = self._pitch(power)
-        # One log10 for the frame level, the two 10 ms levels and the envelope bands.
+        # One log10 for the two 10 ms levels and the envelope bands.
         logs = self._logs
-        logs[0] = ms / 32768.0**2 + 1e-12
-        logs[1] = float(np.dot(first, first)) / half / 32768.0**2 + 1e-12
-        logs[2] = float(np.dot(second, second)) / (n - half) / 32768.0**2 + 1e-12
-        np.matmul(self._env, power, out=logs[3:])
-        logs[3:] += 1e-3
+        logs[0] = float(np.dot(first, first)) / half / 32768.0**2 + 1e-12
+        logs[1] = float(np.dot(second, second)) / (n - half) / 32768.0**2 + 1e-12
+        np.matmul(self._env, power, out=logs[2:])
+        logs[2:] += 1e-3
         db = (10.0 * np.log10(logs)).tolist()
         shares = ((float(total(power[self._low_mid])) / band,
                    float(total(power[self._top])) / band) if band > 0 else (0.0, 0.0))
-        return FrameFeatures(db[0], ms, pitch, high / band if band > 0 else 0.0,
-                             (db[1], db[2]), shares, tuple(db[3:]), strength)
+        return FrameFeatures(frame.level_db, frame.mean_square, pitch,
+                             high / band if band > 0 else 0.0, (db[0], db[1]), shares,
+                             tuple(db[2:]), strength)
 
     def _pitch(self, power: np.ndarray) -> tuple[float, float]:
         """Pitch (Hz, 0 when unvoiced) and the strength of its autocorrelation peak."""

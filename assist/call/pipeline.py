@@ -15,6 +15,7 @@ from assist.audio.prosody import (
     FrameAnalyzer,
     FrameFeatures,
     NucleiParams,
+    PendingFrame,
     SpurtFeatures,
     summarise,
 )
@@ -64,12 +65,14 @@ class PartyPipeline:
         self.talk = TalkTracker(params.vad, FRAME_S)
         self._features = FrameAnalyzer(rate, frame_len)
         self._nuclei = params.nuclei
-        self._recent: deque[tuple[float, FrameFeatures]] = deque(maxlen=64)
+        # Frames before talk starts: the onset's join the spurt, the rest never need
+        # more than their level, so they wait with their features uncomputed.
+        self._recent: deque[tuple[float, PendingFrame]] = deque(maxlen=64)
         self._spurt: list[tuple[float, FrameFeatures]] = []
         self._chunk_start = 0.0
 
     def feed(self, t: float, pcm: np.ndarray) -> Step:
-        f = self._features.feed(pcm)
+        f = self._features.level(pcm)
         voiced = self._vad.is_voiced(pcm, f.mean_square)
         if self._gate is not None and self._gate.is_bleed(self.party, f.level_db):
             voiced = False
@@ -77,9 +80,10 @@ class PartyPipeline:
         change = step.change
         if self.talk.talking or change is not None:
             if change is not None and change.end is None:
-                self._spurt = [(ft, ff) for ft, ff in self._recent if ft >= change.start]
+                self._spurt = [(ft, ff.features()) for ft, ff in self._recent
+                               if ft >= change.start]
                 self._chunk_start = change.start
-            self._spurt.append((t, f))
+            self._spurt.append((t, f.features()))
         else:
             self._recent.append((t, f))
         if change is not None and change.end is not None:
