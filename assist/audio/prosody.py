@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assist.audio import spectrum
 from assist.audio.spectrum import band_slice, irfft, rfft
 from assist.settings import check_fields, number
 
@@ -126,6 +127,7 @@ class FrameAnalyzer:
     """
 
     def __init__(self, rate: int, frame_len: int, *, eager: bool = False) -> None:
+        spectrum.load()
         self.rate = rate
         self._n = frame_len
         self._eager = eager
@@ -155,6 +157,9 @@ class FrameAnalyzer:
         self._level = np.empty(1, dtype=np.float64)  # level's scratch
         self._logs = np.empty(2 + ENVELOPE_BANDS, dtype=np.float64)  # _spectral's scratch
         self._inv_nfft = 1.0 / self._nfft  # irfft's backward scaling, as np.fft applies it
+        # the windowed 40 ms, zero-padded to the transform's length: the tail stays zero
+        self._padded = np.zeros(self._nfft, dtype=np.float64)
+        self._windowed = self._padded[:win_len]
 
     def feed(self, pcm: np.ndarray) -> FrameFeatures:
         return self.level(pcm).features()
@@ -183,7 +188,8 @@ class FrameAnalyzer:
         first, second = cur[:half], cur[half:]
         x = np.concatenate((frame._prev, cur))
         x -= float(np.add.reduce(x)) / x.size  # x.mean(), without its wrapper
-        spec = rfft(x * self._window, self._nfft)
+        np.multiply(x, self._window, out=self._windowed)
+        spec = rfft(self._padded, self._nfft)
         power = spec.real**2 + spec.imag**2
         total = np.add.reduce
         band = float(total(power[self._speech_band]))

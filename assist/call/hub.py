@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from assist.audio import spectrum
 from assist.call.session import (
     CallCoach,
     CallSession,
@@ -62,6 +63,7 @@ class CallHub:
         self.coaching = coaching
         self._dropped: dict[str, int] = {}  # bad frames per call
         self._ending: set[asyncio.Task[None]] = set()  # calls waiting for recognisers to flush
+        spectrum.load()  # now, not while the first call's frames wait
 
     def start_call(self, call_id: str, *, agent: str | None, rate: int,
                    language: str | None = None, source: str = "replay",
