@@ -65,10 +65,11 @@ class PartyPipeline:
         self.talk = TalkTracker(params.vad, FRAME_S)
         self._features = FrameAnalyzer(rate, frame_len)
         self._nuclei = params.nuclei
-        # Frames before talk starts: the onset's join the spurt, the rest never need
-        # more than their level, so they wait with their features uncomputed.
+        # Frames wait with only their level computed until a summary reads them: most
+        # frames before talk starts (all but the onset's) and the hangover after a
+        # spurt's last voiced frame never are.
         self._recent: deque[tuple[float, PendingFrame]] = deque(maxlen=64)
-        self._spurt: list[tuple[float, FrameFeatures]] = []
+        self._spurt: list[tuple[float, PendingFrame]] = []
         self._chunk_start = 0.0
 
     def feed(self, t: float, pcm: np.ndarray) -> Step:
@@ -80,10 +81,9 @@ class PartyPipeline:
         change = step.change
         if self.talk.talking or change is not None:
             if change is not None and change.end is None:
-                self._spurt = [(ft, ff.features()) for ft, ff in self._recent
-                               if ft >= change.start]
+                self._spurt = [(ft, ff) for ft, ff in self._recent if ft >= change.start]
                 self._chunk_start = change.start
-            self._spurt.append((t, f.features()))
+            self._spurt.append((t, f))
         else:
             self._recent.append((t, f))
         if change is not None and change.end is not None:
@@ -96,12 +96,12 @@ class PartyPipeline:
     def _summary(self, start: float, end: float) -> SpurtFeatures:
         # Walk back from the newest frame: a chunk is the spurt's tail, so a long
         # monologue costs the chunk, not the whole turn, every 2 s.
-        frames = []
+        frames: list[FrameFeatures] = []
         for ft, ff in reversed(self._spurt):
             if ft < start - 1e-9:
                 break
             if ft < end - 1e-9:
-                frames.append(ff)
+                frames.append(ff.features())
         frames.reverse()
         return summarise(start, end, frames, FRAME_S, self._nuclei)
 
