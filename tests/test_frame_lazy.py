@@ -11,7 +11,7 @@ from audio import Track, noise, pcm16, syllables
 from helpers import START, Collect, run_session
 
 import assist.call.pipeline as pipeline
-from assist.audio.prosody import FrameAnalyzer, FrameFeatures, PendingFrame
+from assist.audio.features import FrameAnalyzer, FrameFeatures, PendingFrame
 from assist.call import offline
 from assist.call.hub import CallHub
 from assist.call.session import LoopParams

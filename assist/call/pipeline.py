@@ -11,14 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assist.audio.prosody import (
-    FrameAnalyzer,
-    FrameFeatures,
-    NucleiParams,
-    PendingFrame,
-    SpurtFeatures,
-    summarise,
-)
+from assist.audio.features import FrameAnalyzer, FrameFeatures, PendingFrame
+from assist.audio.prosody import NucleiParams, SpurtFeatures, summarise
 from assist.audio.vad import BleedGate, TalkTracker, Transition, VadParams, VoiceDetector
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
