@@ -22,6 +22,7 @@ from assist.audio.features import (
     FrameFeatures,
     PendingFrame,
 )
+from assist.audio.order import median, ordered, percentile
 from assist.settings import check_fields, number
 
 __all__ = ["FrameAnalyzer", "FrameFeatures", "NucleiParams", "PendingFrame", "SpurtFeatures",
@@ -85,20 +86,21 @@ def _voice(levels: np.ndarray, loud: np.ndarray, st: np.ndarray, steady: np.ndar
     else:
         cep, tilt = np.zeros(4), 0.0
     if len(st):
-        ptop = float(np.percentile(st, 90))
+        ptop = percentile(ordered(st), 90)
         both = steady[1:] & steady[:-1]
         semis = 12.0 * np.log2(np.maximum(
             np.array([f.pitch_hz for f in frames]), 1.0) / 100.0)
         step = np.abs(np.diff(semis))[both]
         step = step[step < 3.0]  # larger jumps are octave slips, not intonation
-        pmove = float(np.median(step)) * 50.0 if len(step) else 0.0
+        pmove = median(ordered(step)) * 50.0 if len(step) else 0.0
         strength = float(np.mean([f.strength for f, ok in zip(frames, steady, strict=True)
                                   if ok]))
     else:
         ptop, pmove, strength = 0.0, 0.0, 0.0
     lv = levels[loud]
-    emove = float(np.median(np.abs(np.diff(lv)))) if len(lv) > 1 else 0.0
-    erange = float(np.percentile(lv, 90) - np.percentile(lv, 10)) if len(lv) else 0.0
+    emove = median(ordered(np.abs(np.diff(lv)))) if len(lv) > 1 else 0.0
+    lvs = ordered(lv)
+    erange = percentile(lvs, 90) - percentile(lvs, 10) if lvs else 0.0
     return (*(float(c) for c in cep), tilt, ptop, pmove, emove, erange, strength)
 
 
@@ -145,7 +147,7 @@ def _peaks(c: np.ndarray, voiced: np.ndarray, min_dip: float, below_max: float,
            min_gap: int) -> int:
     """Voiced peaks of contour `c` over its median (and within `below_max` of its top)
     rising `min_dip` over the dip since the last counted one, `min_gap` steps apart."""
-    floor = max(float(np.median(c)), float(c.max()) - below_max)
+    floor = max(median(ordered(c)), float(c.max()) - below_max)
     mid = c[1:-1]
     # Candidate peaks (vectorised); only they are walked in Python.
     cand = np.flatnonzero((mid >= c[:-2]) & (mid > c[2:]) & (mid > floor) & voiced[1:-1]) + 1
@@ -178,8 +180,10 @@ def summarise(
     st = np.zeros(0)
     if steady.any():
         st = 12.0 * np.log2(pitches[steady] / 100.0)
-        pitch = float(100.0 * 2 ** (np.median(st) / 12.0))
-        spread = float(np.percentile(st, 90) - np.percentile(st, 10))
+        sts = ordered(st)
+        # the power of a numpy float, as np.median's result was
+        pitch = float(100.0 * 2 ** (np.float64(median(sts)) / 12.0))
+        spread = percentile(sts, 90) - percentile(sts, 10)
     else:
         pitch, spread = 0.0, 0.0
     high = float(np.mean([f.high_ratio for f in frames]))
