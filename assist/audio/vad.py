@@ -80,12 +80,20 @@ class BleedGate:
 
     def is_bleed(self, party: str, level_db: float) -> bool:
         """Record this frame of `party`; True when it is bleed of the other party."""
-        mine = self._recent.setdefault(party, deque(maxlen=self._keep))
+        mine = self._recent.get(party)
+        if mine is None:
+            mine = self._recent[party] = deque(maxlen=self._keep)
         mine.append(level_db)
         if self._db <= 0:
             return False
-        # The other parties' loudest recent frame, without building a list per frame.
-        top = max((max(d) for p, d in self._recent.items() if p != party and d), default=None)
+        # The other parties' loudest recent frame, in a plain loop: a generator and a
+        # new deque per frame cost more than the comparison.
+        top: float | None = None
+        for p, d in self._recent.items():
+            if p != party and d:
+                m = max(d)
+                if top is None or m > top:
+                    top = m
         return top is not None and level_db < top - self._db
 
 

@@ -100,7 +100,7 @@ class CallHub:
                 log.warning("call %s: dropping a bad frame (%s); the call goes on", call_id, e)
             return
         try:
-            session.feed(frame)
+            session.feed(frame, checked=True)
         except Exception:
             log.exception("call %s: processing failed; ending the call's analysis", call_id)
             self.end_call(call_id, "error")
