@@ -125,9 +125,11 @@ class Gate:
             size = len(raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw)
             tap = plan(msg, trunk, size)
             roles = tuple((s.index, s.role) for s in tap.streams)
+            ipv4_only(msg, roles)
             return Admission(trunk, roles, max(len(roles), offered_audio(msg)), plan=tap)
         leg = leg_from(msg, trunk)
         roles = ((first_audio(msg), leg.role),)
+        ipv4_only(msg, roles)
         return Admission(trunk, roles, max(1, offered_audio(msg)), leg=leg)
 
     def _authenticate(self, msg: SipMessage, trunk: Trunk, host: str, now: float) -> None:
@@ -159,6 +161,18 @@ def sdp_of(msg: SipMessage) -> bytes:
 def offered_audio(msg: SipMessage) -> int:
     """Every offered m=audio is answered (pjsua's default of 1 refuses SIPREC's second)."""
     return sum(1 for m in parse_sdp(sdp_of(msg)) if m.kind == "audio")
+
+
+def ipv4_only(msg: SipMessage, roles: tuple[tuple[int, str], ...]) -> None:
+    """Refuse a tapped stream offered on IPv6: the tap's media transport is IPv4, and
+    pjsua would answer such an offer with no audio stream (a 488 with no reason)."""
+    family = {m.index: m.family for m in parse_sdp(sdp_of(msg))}
+    for index, role in roles:
+        kind = family.get(index, "IP4")
+        if kind != "IP4":
+            offer = "IPv6 media (c=IN IP6)" if kind == "IP6" else f"a c= line of type {kind!r}"
+            raise Refusal(488, f"the {role} stream (m={index}) offers {offer}: this tap takes "
+                               "IPv4 RTP only; offer IPv4 (c=IN IP4)")  # fmt: skip
 
 
 def first_audio(msg: SipMessage) -> int:

@@ -51,6 +51,7 @@ class Media:
     port: int
     label: str | None
     direction: str
+    family: str = "IP4"  # c= address type (media level, else session level)
 
 
 def parse_message(raw: bytes | str) -> SipMessage:
@@ -110,14 +111,14 @@ def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str]
 
 def parse_sdp(sdp: bytes | str) -> list[Media]:
     text = sdp.decode("utf-8", "replace") if isinstance(sdp, bytes) else sdp
-    session_dir = "sendrecv"
+    session_dir, session_family = "sendrecv", "IP4"
     media: list[Media] = []
     cur: _MediaDraft | None = None
     for line in text.replace("\r\n", "\n").split("\n"):
         line = line.strip()
         if line.startswith("m="):
             if cur is not None:
-                media.append(_media(cur, len(media), session_dir))
+                media.append(_media(cur, len(media), session_dir, session_family))
             fields = line[2:].split()
             port = int(fields[1]) if len(fields) > 1 and fields[1].split("/")[0].isdigit() else 0
             cur = _MediaDraft(fields[0] if fields else "", port)
@@ -128,8 +129,15 @@ def parse_sdp(sdp: bytes | str) -> list[Media]:
                 cur.direction = line[2:]
         elif line.startswith("a=label:") and cur is not None:
             cur.label = line[8:].strip()
+        elif line.startswith("c="):
+            fields = line[2:].split()
+            family = fields[1].upper() if len(fields) > 1 else "?"
+            if cur is None:
+                session_family = family
+            else:
+                cur.family = family
     if cur is not None:
-        media.append(_media(cur, len(media), session_dir))
+        media.append(_media(cur, len(media), session_dir, session_family))
     return media
 
 
@@ -141,11 +149,13 @@ class _MediaDraft:
     port: int
     label: str | None = None
     direction: str | None = None
+    family: str | None = None
 
 
-def _media(cur: _MediaDraft, index: int, session_dir: str) -> Media:
+def _media(cur: _MediaDraft, index: int, session_dir: str, session_family: str) -> Media:
     direction = cur.direction if cur.direction is not None else session_dir
-    return Media(index, cur.kind, cur.port, cur.label, direction)
+    family = cur.family if cur.family is not None else session_family
+    return Media(index, cur.kind, cur.port, cur.label, direction, family)
 
 
 def boundary_of(content_type: str) -> bytes | None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.sip.rtp import dominant_hz
 from tests.sip.sipkit import wait_until
-from tests.sip.uac import Uac
+from tests.sip.uac import FIX, Uac
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +62,18 @@ def test_network_based_recording_is_refused_with_its_reason(tap):
         uac.close()
     assert outcome.final.status == 488
     assert "1 audio stream(s): need one per party" in (outcome.final.header("warning") or "")
+    assert tap.idle()
+
+
+def test_ipv6_media_is_refused_with_its_reason_not_answered_without_audio(tap):
+    offer = (FIX / "rfc7865.sip").read_bytes().replace(b"c=IN IP4 192.0.2.10", b"c=IN IP6 ::1")
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        outcome = uac.call(offer, TONES)
+    finally:
+        uac.close()
+    assert outcome.final.status == 488
+    assert "offers IPv6 media (c=IN IP6)" in (outcome.final.header("warning") or "")
     assert tap.idle()
 
 
