@@ -125,11 +125,11 @@ class Gate:
             size = len(raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw)
             tap = plan(msg, trunk, size)
             roles = tuple((s.index, s.role) for s in tap.streams)
-            ipv4_only(msg, roles)
+            plain_ipv4_rtp(msg, roles)
             return Admission(trunk, roles, max(len(roles), offered_audio(msg)), plan=tap)
         leg = leg_from(msg, trunk)
         roles = ((first_audio(msg), leg.role),)
-        ipv4_only(msg, roles)
+        plain_ipv4_rtp(msg, roles)
         return Admission(trunk, roles, max(1, offered_audio(msg)), leg=leg)
 
     def _authenticate(self, msg: SipMessage, trunk: Trunk, host: str, now: float) -> None:
@@ -163,16 +163,22 @@ def offered_audio(msg: SipMessage) -> int:
     return sum(1 for m in parse_sdp(sdp_of(msg)) if m.kind == "audio")
 
 
-def ipv4_only(msg: SipMessage, roles: tuple[tuple[int, str], ...]) -> None:
-    """Refuse a tapped stream offered on IPv6: the tap's media transport is IPv4, and
-    pjsua would answer such an offer with no audio stream (a 488 with no reason)."""
-    family = {m.index: m.family for m in parse_sdp(sdp_of(msg))}
+def plain_ipv4_rtp(msg: SipMessage, roles: tuple[tuple[int, str], ...]) -> None:
+    """Refuse a tapped stream on IPv6 or SRTP: the tap's media transport is plain RTP
+    over IPv4, and pjsua answers such an offer with a bare 488 that says nothing."""
+    offered = {m.index: m for m in parse_sdp(sdp_of(msg))}
     for index, role in roles:
-        kind = family.get(index, "IP4")
-        if kind != "IP4":
-            offer = "IPv6 media (c=IN IP6)" if kind == "IP6" else f"a c= line of type {kind!r}"
+        m = offered.get(index)
+        if m is None:
+            continue
+        if m.family != "IP4":
+            offer = "IPv6 media (c=IN IP6)" if m.family == "IP6" else f"a c= type {m.family!r}"
             raise Refusal(488, f"the {role} stream (m={index}) offers {offer}: this tap takes "
                                "IPv4 RTP only; offer IPv4 (c=IN IP4)")  # fmt: skip
+        if "SAVP" in m.profile.upper():
+            raise Refusal(488, f"the {role} stream (m={index}) offers SRTP ({m.profile}): this "
+                               "tap takes plain RTP (RTP/AVP) only; send the recording leg "
+                               "unencrypted on a trusted network")  # fmt: skip
 
 
 def first_audio(msg: SipMessage) -> int:

@@ -8,6 +8,7 @@ import pytest
 
 from sip.admission import Gate
 from sip.digest import make_nonce, response
+from sip.message import offered_codecs
 from sip.siprec import Refusal
 from sip.trunks import parse_trunks
 from tests.sip.test_siprec import wire
@@ -126,3 +127,16 @@ def test_a_media_level_ipv4_address_wins_over_a_session_level_ipv6_one():
                     b"c=IN IP4 192.0.2.10\r\n" % p) for p in (30000, 30002)))
     adm = gate().admit(raw, "192.0.2.14:5060", 0, now=1000.0)
     assert dict(adm.roles) == {0: "customer", 1: "agent"}
+
+
+def test_srtp_is_refused_488_naming_the_stream_and_its_profile():
+    r = refusal(edited(wire("rfc7865.sip"), (b"RTP/AVP", b"RTP/SAVP")), "192.0.2.14:5060")
+    assert r.status == 488
+    assert r.reason.startswith("the customer stream (m=0) offers SRTP (RTP/SAVP)")
+
+
+def test_offered_codecs_names_static_and_mapped_payloads():
+    sdp = (b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 18 96 101\r\n"
+           b"a=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n"
+           b"m=audio 4002 RTP/AVP 8 77\r\n")
+    assert offered_codecs(sdp) == ["G729", "opus", "PCMA", "payload 77"]

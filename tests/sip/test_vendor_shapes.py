@@ -77,6 +77,22 @@ def test_ipv6_media_is_refused_with_its_reason_not_answered_without_audio(tap):
     assert tap.idle()
 
 
+def test_srtp_and_a_codec_the_tap_lacks_are_refused_with_their_reason(tap, caplog):
+    offer = (FIX / "rfc7865.sip").read_bytes()
+    srtp = offer.replace(b"RTP/AVP", b"RTP/SAVP")
+    g729 = offer.replace(b"RTP/AVP 0", b"RTP/AVP 18").replace(b"rtpmap:0 PCMU", b"rtpmap:18 G729")
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        refused = [uac.call(srtp, TONES).final, uac.call(g729, TONES).final]
+    finally:
+        uac.close()
+    assert [r.status for r in refused] == [488, 488]
+    assert "offers SRTP (RTP/SAVP)" in (refused[0].header("warning") or "")
+    assert "codec" in (refused[1].header("warning") or "")
+    assert wait_until(lambda: "offered G729; the tap decodes PCMU" in caplog.text)
+    assert tap.idle()
+
+
 def test_shapes_over_one_tcp_connection(tap):
     made = tap.server.ports.made
     uac = Uac(tap.port, "tcp", ip="127.0.0.6")
