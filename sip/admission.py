@@ -117,6 +117,11 @@ class Gate:
 
     def _admit(self, msg: SipMessage, raw: bytes | str, trunk: Trunk, host: str, active: int,
                now: float) -> Admission:  # fmt: skip
+        unknown = [t for t in _tags(msg.all("require")) if t.lower() not in SUPPORTED]
+        if unknown:  # pjsip's own 420 says nothing in the log or a Warning
+            raise Refusal(420, f"Require: {', '.join(unknown)} not supported (this tap "
+                               f"supports {', '.join(sorted(SUPPORTED))})",
+                          (("Unsupported", ", ".join(unknown)),))  # fmt: skip
         if trunk.username is not None and trunk.password is not None:
             self._authenticate(msg, trunk, host, now)
         if active >= self.max_calls:
@@ -146,6 +151,14 @@ class Gate:
             if verdict.www_authenticate:
                 extra = (("WWW-Authenticate", verdict.www_authenticate),)
             raise Refusal(verdict.status, verdict.reason, extra)
+
+
+# The option tags pjsip (with siprec added) puts in Supported.
+SUPPORTED = frozenset({"100rel", "norefersub", "replaces", "siprec", "timer"})
+
+
+def _tags(values: list[str]) -> list[str]:
+    return [t.strip() for v in values for t in v.split(",") if t.strip()]
 
 
 def sdp_of(msg: SipMessage) -> bytes:

@@ -140,3 +140,12 @@ def test_offered_codecs_names_static_and_mapped_payloads():
            b"a=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n"
            b"m=audio 4002 RTP/AVP 8 77\r\n")
     assert offered_codecs(sdp) == ["G729", "opus", "PCMA", "payload 77"]
+
+
+def test_a_required_extension_the_tap_lacks_is_refused_420_naming_it():
+    raw = edited(wire("rfc7865.sip"), (b"Require: siprec", b"Require: siprec, foo"))
+    r = refusal(raw, "192.0.2.14:5060")
+    assert r.status == 420 and r.reason.startswith("Require: foo not supported")
+    assert ("Unsupported", "foo") in r.headers
+    ok = edited(wire("rfc7865.sip"), (b"Require: siprec", b"Require: siprec, timer, 100rel"))
+    assert gate().admit(ok, "192.0.2.14:5060", 0, now=1000.0).plan is not None

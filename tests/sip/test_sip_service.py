@@ -186,3 +186,19 @@ rtp_port = {40000 + port % 1000 * 10}
     assert done.returncode == 2, done.stderr[-2000:]
     assert "SIP endpoint failed to start: Address already in use" in done.stderr
     assert "Assertion" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_first_invite_after_start_is_screened_like_every_other(tmp_path) -> None:
+    """The receive module learns pjsip's layout from the first request: that request
+    must get the tap's own reason too, not the SIP stack's bare refusal."""
+    from tests.sip.uac import FIX, Uac
+
+    srtp = (FIX / "rfc7865.sip").read_bytes().replace(b"RTP/AVP", b"RTP/SAVP")
+    with running_service(tmp_path) as svc:
+        uac = Uac(svc.port, "udp", ip="127.0.0.1")
+        try:
+            first = uac.call(srtp, [440.0, 1000.0]).final
+        finally:
+            uac.close()
+    assert first.status == 488
+    assert "offers SRTP (RTP/SAVP)" in (first.header("warning") or "")

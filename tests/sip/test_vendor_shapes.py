@@ -77,16 +77,19 @@ def test_ipv6_media_is_refused_with_its_reason_not_answered_without_audio(tap):
     assert tap.idle()
 
 
-def test_srtp_and_a_codec_the_tap_lacks_are_refused_with_their_reason(tap, caplog):
+def test_srtp_a_codec_or_an_extension_the_tap_lacks_is_refused_with_its_reason(tap, caplog):
     offer = (FIX / "rfc7865.sip").read_bytes()
     srtp = offer.replace(b"RTP/AVP", b"RTP/SAVP")
     g729 = offer.replace(b"RTP/AVP 0", b"RTP/AVP 18").replace(b"rtpmap:0 PCMU", b"rtpmap:18 G729")
+    foo = offer.replace(b"Require: siprec", b"Require: siprec, foo")
     uac = Uac(tap.port, "udp", ip="127.0.0.6")
     try:
-        refused = [uac.call(srtp, TONES).final, uac.call(g729, TONES).final]
+        refused = [uac.call(m, TONES).final for m in (srtp, g729, foo)]
     finally:
         uac.close()
-    assert [r.status for r in refused] == [488, 488]
+    assert [r.status for r in refused] == [488, 488, 420]
+    assert "Require: foo not supported" in (refused[2].header("warning") or "")
+    assert refused[2].header("unsupported") == "foo"
     assert "offers SRTP (RTP/SAVP)" in (refused[0].header("warning") or "")
     assert "codec" in (refused[1].header("warning") or "")
     assert wait_until(lambda: "offered G729; the tap decodes PCMU" in caplog.text)
