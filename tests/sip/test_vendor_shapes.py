@@ -96,6 +96,24 @@ def test_srtp_a_codec_or_an_extension_the_tap_lacks_is_refused_with_its_reason(t
     assert tap.idle()
 
 
+@pytest.mark.parametrize("ptime", [10, 30, 60])
+def test_packets_of_other_than_20_ms_reach_each_party_whole(tap, ptime):
+    """SBCs send at the ptime they offer (30 ms is common with G.711 on Cisco and Avaya)."""
+    offer = (FIX / "rfc7865.sip").read_bytes()
+    offer = offer.replace(b"a=rtpmap:0 PCMU/8000", b"a=rtpmap:0 PCMU/8000\na=ptime:%d" % ptime)
+    before = len(tap.sink.order)
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        outcome = uac.call(offer, TONES, seconds=1.8)
+    finally:
+        uac.close()
+    check_tapped(tap, before, "rfc7865.sip", outcome)
+    (call,) = tap.sink.new_calls(before)
+    for party in ("customer", "agent"):
+        loud = sum(1 for f in call.frames[party] if np.abs(f.pcm).max() > 4000)
+        assert loud >= 75, f"{party}: {loud} loud 20 ms frames of 90 sent"
+
+
 def test_shapes_over_one_tcp_connection(tap):
     made = tap.server.ports.made
     uac = Uac(tap.port, "tcp", ip="127.0.0.6")
