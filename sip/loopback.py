@@ -1,9 +1,8 @@
 """A loopback SIP client: sends an INVITE as an SBC or PBX would (a SIPREC session,
 or one leg of a forked call; UDP, or TCP on one connection per client), answers a
 digest challenge, ACKs the answer, plays one tone per offered m= line from the port
-that line names, and hangs up.  `play` paces several dialogs' tones together, for
-the two legs of a forked call.  Used by `assist trunks test-call` and by the
-integration tests."""
+that line names, and hangs up.  `play` paces several dialogs' tones together (the
+legs of a forked call).  Used by `assist trunks test-call` and the integration tests."""
 
 from __future__ import annotations
 
@@ -96,7 +95,7 @@ class Uac:
         self.port = self.sock.getsockname()[1]
         self._buf = b""
         self.rtp: list[socket.socket] = []  # one per m= line of the dialog `offer` set up
-        self.payload = 0  # the answer's payload type
+        self.payload, self.ptime_ms = 0, 20  # the answer's payload type, the offer's ptime
         self.answered: dict[int, int] = {}
         self._dialog: dict[str, str] = {}
         self._cseq = 1
@@ -174,9 +173,8 @@ class Uac:
             return out
         try:
             play([(self, tones)], seconds, mute)
-            self.hang_up()
         finally:
-            self._close_rtp()
+            self.hang_up()
         return out
 
     def offer(self, message: bytes, streams: int, pad: int = 0) -> Outcome:
@@ -194,6 +192,8 @@ class Uac:
         ports = iter(s.getsockname()[1] for s in self.rtp)
         body = re.sub(rb"(?m)^m=audio \d+", lambda m: b"m=audio %d" % next(ports), body)
         body = re.sub(rb"(?m)^c=IN IP4 \S+", b"c=IN IP4 " + self.ip.encode(), body)
+        ptime = re.search(rb"(?m)^a=ptime:(\d+)", body)  # an SBC sends what it offered
+        self.ptime_ms = int(ptime.group(1)) if ptime else 20
         body = body.replace(b"\n", b"\r\n")
         if pad:
             body = body.replace(b"</recording>", b"<!-- " + b"x" * pad + b" --></recording>")
@@ -274,23 +274,27 @@ def _payload(sdp: bytes) -> int:
 
 def play(legs: list[tuple[Uac, list[float]]], seconds: float,
          mute: frozenset[int] = frozenset()) -> None:  # fmt: skip
-    """Each answered dialog's tones, one per m= line from that line's own port, all
-    paced together at 20 ms; a stream answered with port 0 (or muted, by m= index
-    within its dialog) gets nothing."""
-    streams: list[tuple[socket.socket, tuple[str, int], int, bytes]] = []
+    """Each answered dialog's tones, one per m= line from that line's own port, each
+    paced at its offer's ptime, all together; a stream answered with port 0 (or muted,
+    by m= index within its dialog) gets nothing."""
+    streams: list[tuple[socket.socket, tuple[str, int], int, int, bytes]] = []
     for uac, tones in legs:
         encode = alaw if uac.payload == 8 else ulaw
         for i, (sock, hz) in enumerate(zip(uac.rtp, tones, strict=False)):
             port = 0 if i in mute else uac.answered.get(i, 0)
             if port:
-                streams.append((sock, (uac.tap[0], port), uac.payload, encode(tone(hz, seconds))))
-    n = int(seconds * RATE) // PTIME_SAMPLES
+                streams.append((sock, (uac.tap[0], port), uac.payload, uac.ptime_ms,
+                                encode(tone(hz, seconds))))  # fmt: skip
+    # Every packet of every stream in the order it is due: (seconds, stream, number).
+    due = sorted((j * ms / 1000, k, j) for k, (_, _, _, ms, audio) in enumerate(streams)
+                 for j in range(len(audio) // (RATE * ms // 1000)))  # fmt: skip
     t0 = time.monotonic()
-    for i in range(n):
-        for k, (sock, where, pt, audio) in enumerate(streams):
-            hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if i == 0 else 0), i, i * PTIME_SAMPLES,
-                              0x5000 + k)  # fmt: skip
-            sock.sendto(hdr + audio[i * PTIME_SAMPLES : (i + 1) * PTIME_SAMPLES], where)
-        delay = t0 + (i + 1) * 0.02 - time.monotonic()
+    for at, k, j in due:
+        delay = t0 + at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        sock, where, pt, ms, audio = streams[k]
+        size = RATE * ms // 1000
+        hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if j == 0 else 0), j & 0xFFFF, j * size,
+                          0x5000 + k)  # fmt: skip
+        sock.sendto(hdr + audio[j * size : (j + 1) * size], where)
