@@ -41,9 +41,9 @@ class PendingFrame:
     """One frame's level now, its other features when first asked for.
 
     Every frame needs its level (the VAD floor, the bleed gate); the spectrum, pitch
-    and envelope only matter for frames that join a spurt, about half of a call's.
-    `features()` computes them from the frame's own 40 ms window, so when it runs
-    does not change a number.
+    and envelope only matter for frames a spurt or chunk summary reads, under half of
+    a call's.  `features()` computes them from the frame's own 40 ms window, so when
+    it runs does not change a number.
     """
 
     __slots__ = ("level_db", "mean_square", "_analyzer", "_prev", "_cur", "_features")
