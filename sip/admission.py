@@ -117,6 +117,11 @@ class Gate:
 
     def _admit(self, msg: SipMessage, raw: bytes | str, trunk: Trunk, host: str, active: int,
                now: float) -> Admission:  # fmt: skip
+        unknown = [t for t in _tags(msg.all("require")) if t.lower() not in SUPPORTED]
+        if unknown:  # pjsip's own 420 says nothing in the log or a Warning
+            raise Refusal(420, f"Require: {', '.join(unknown)} not supported (this tap "
+                               f"supports {', '.join(sorted(SUPPORTED))})",
+                          (("Unsupported", ", ".join(unknown)),))  # fmt: skip
         if trunk.username is not None and trunk.password is not None:
             self._authenticate(msg, trunk, host, now)
         if active >= self.max_calls:
@@ -125,9 +130,11 @@ class Gate:
             size = len(raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw)
             tap = plan(msg, trunk, size)
             roles = tuple((s.index, s.role) for s in tap.streams)
+            plain_ipv4_rtp(msg, roles)
             return Admission(trunk, roles, max(len(roles), offered_audio(msg)), plan=tap)
         leg = leg_from(msg, trunk)
         roles = ((first_audio(msg), leg.role),)
+        plain_ipv4_rtp(msg, roles)
         return Admission(trunk, roles, max(1, offered_audio(msg)), leg=leg)
 
     def _authenticate(self, msg: SipMessage, trunk: Trunk, host: str, now: float) -> None:
@@ -146,6 +153,14 @@ class Gate:
             raise Refusal(verdict.status, verdict.reason, extra)
 
 
+# The option tags pjsip (with siprec added) puts in Supported.
+SUPPORTED = frozenset({"100rel", "norefersub", "replaces", "siprec", "timer"})
+
+
+def _tags(values: list[str]) -> list[str]:
+    return [t.strip() for v in values for t in v.split(",") if t.strip()]
+
+
 def sdp_of(msg: SipMessage) -> bytes:
     ctype = msg.header("content-type") or ""
     if ctype.lower().startswith("multipart/"):
@@ -159,6 +174,24 @@ def sdp_of(msg: SipMessage) -> bytes:
 def offered_audio(msg: SipMessage) -> int:
     """Every offered m=audio is answered (pjsua's default of 1 refuses SIPREC's second)."""
     return sum(1 for m in parse_sdp(sdp_of(msg)) if m.kind == "audio")
+
+
+def plain_ipv4_rtp(msg: SipMessage, roles: tuple[tuple[int, str], ...]) -> None:
+    """Refuse a tapped stream on IPv6 or SRTP: the tap's media transport is plain RTP
+    over IPv4, and pjsua answers such an offer with a bare 488 that says nothing."""
+    offered = {m.index: m for m in parse_sdp(sdp_of(msg))}
+    for index, role in roles:
+        m = offered.get(index)
+        if m is None:
+            continue
+        if m.family != "IP4":
+            offer = "IPv6 media (c=IN IP6)" if m.family == "IP6" else f"a c= type {m.family!r}"
+            raise Refusal(488, f"the {role} stream (m={index}) offers {offer}: this tap takes "
+                               "IPv4 RTP only; offer IPv4 (c=IN IP4)")  # fmt: skip
+        if "SAVP" in m.profile.upper():
+            raise Refusal(488, f"the {role} stream (m={index}) offers SRTP ({m.profile}): this "
+                               "tap takes plain RTP (RTP/AVP) only; send the recording leg "
+                               "unencrypted on a trusted network")  # fmt: skip
 
 
 def first_audio(msg: SipMessage) -> int:

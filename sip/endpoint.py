@@ -49,7 +49,7 @@ class SipThread:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
-        self._error: BaseException | None = None
+        self._error: str | None = None  # why the endpoint did not start
         self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._later: list[tuple[float, Job]] = []  # SIP thread only
 
@@ -80,8 +80,8 @@ class SipThread:
     def _run(self) -> None:
         try:
             ep = self._init()
-        except BaseException as exc:  # surfaced by start()
-            self._error = exc
+        except BaseException as exc:  # surfaced by start(), as text: see _init
+            self._error = _reason(exc)
             self._ready.set()
             return
         self._ready.set()
@@ -104,9 +104,19 @@ class SipThread:
                 gc.enable()
 
     def _init(self) -> pj.Endpoint:
-        s = self.settings
         ep = self._make_endpoint()
         ep.libCreate()
+        try:
+            self._configure(ep)
+        except BaseException:
+            # Destroyed here, on the thread pjlib knows: left to the exception's frames,
+            # the endpoint would be freed on another thread, and pjlib aborts.
+            ep.libDestroy()
+            raise
+        return ep
+
+    def _configure(self, ep: pj.Endpoint) -> None:
+        s = self.settings
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = False
@@ -140,7 +150,6 @@ class SipThread:
         ep.libStart()
         self._acc = self._setup(ep)
         self._ep = ep
-        return ep
 
     def _shutdown(self, ep: pj.Endpoint) -> None:
         try:
@@ -209,6 +218,13 @@ def guarded(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
         return run
 
     return wrap
+
+
+def _reason(exc: BaseException) -> str:
+    """pjsua2's Error prints as nothing; its reason and title say what failed."""
+    if isinstance(exc, pj.Error):
+        return f"{exc.reason} ({exc.title})" if exc.title else str(exc.reason)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def log_error(what: str) -> None:

@@ -190,7 +190,9 @@ class Uac:
             answer = _audio_ports(out.final.body)
             out.answered = dict(enumerate(answer))
             playing = [0 if i in mute else p for i, p in enumerate(answer)]
-            _play(rtp, playing, tones, seconds, _payload(out.final.body), self.tap[0])
+            ptime = re.search(rb"(?m)^a=ptime:(\d+)", body)  # an SBC sends what it offered
+            _play(rtp, playing, tones, seconds, _payload(out.final.body), self.tap[0],
+                  int(ptime.group(1)) if ptime else 20)  # fmt: skip
             self._send(self._request("BYE", cseq + 1, dialog))
             while self._recv().status < 200:
                 pass
@@ -244,20 +246,20 @@ def _payload(sdp: bytes) -> int:
 
 
 def _play(socks: list[socket.socket], ports: list[int], tones: list[float], seconds: float,
-          pt: int, host: str) -> None:  # fmt: skip
-    """RTP paced at 20 ms; a stream answered with port 0 gets nothing."""
+          pt: int, host: str, ptime_ms: int = 20) -> None:  # fmt: skip
+    """RTP paced at `ptime_ms`; a stream answered with port 0 gets nothing."""
     encode = alaw if pt == 8 else ulaw
     audio = [encode(tone(hz, seconds)) for hz in tones]
-    n = len(audio[0]) // PTIME_SAMPLES
+    size = RATE * ptime_ms // 1000
+    n = len(audio[0]) // size
     t0 = time.monotonic()
     for i in range(n):
         for k, (sock, port) in enumerate(zip(socks, ports, strict=False)):
             if not port:
                 continue
-            hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if i == 0 else 0), i, i * PTIME_SAMPLES,
+            hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if i == 0 else 0), i, i * size,
                               0x5000 + k)  # fmt: skip
-            sock.sendto(hdr + audio[k][i * PTIME_SAMPLES : (i + 1) * PTIME_SAMPLES],
-                        (host, port))  # fmt: skip
-        delay = t0 + (i + 1) * 0.02 - time.monotonic()
+            sock.sendto(hdr + audio[k][i * size : (i + 1) * size], (host, port))
+        delay = t0 + (i + 1) * ptime_ms / 1000 - time.monotonic()
         if delay > 0:
             time.sleep(delay)

@@ -51,6 +51,8 @@ class Media:
     port: int
     label: str | None
     direction: str
+    family: str = "IP4"  # c= address type (media level, else session level)
+    profile: str = "RTP/AVP"  # the m= line's transport
 
 
 def parse_message(raw: bytes | str) -> SipMessage:
@@ -110,17 +112,18 @@ def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str]
 
 def parse_sdp(sdp: bytes | str) -> list[Media]:
     text = sdp.decode("utf-8", "replace") if isinstance(sdp, bytes) else sdp
-    session_dir = "sendrecv"
+    session_dir, session_family = "sendrecv", "IP4"
     media: list[Media] = []
     cur: _MediaDraft | None = None
     for line in text.replace("\r\n", "\n").split("\n"):
         line = line.strip()
         if line.startswith("m="):
             if cur is not None:
-                media.append(_media(cur, len(media), session_dir))
+                media.append(_media(cur, len(media), session_dir, session_family))
             fields = line[2:].split()
             port = int(fields[1]) if len(fields) > 1 and fields[1].split("/")[0].isdigit() else 0
-            cur = _MediaDraft(fields[0] if fields else "", port)
+            cur = _MediaDraft(fields[0] if fields else "", port,
+                              fields[2] if len(fields) > 2 else "")  # fmt: skip
         elif line in ("a=sendonly", "a=recvonly", "a=sendrecv", "a=inactive"):
             if cur is None:
                 session_dir = line[2:]
@@ -128,9 +131,33 @@ def parse_sdp(sdp: bytes | str) -> list[Media]:
                 cur.direction = line[2:]
         elif line.startswith("a=label:") and cur is not None:
             cur.label = line[8:].strip()
+        elif line.startswith("c="):
+            fields = line[2:].split()
+            family = fields[1].upper() if len(fields) > 1 else "?"
+            if cur is None:
+                session_family = family
+            else:
+                cur.family = family
     if cur is not None:
-        media.append(_media(cur, len(media), session_dir))
+        media.append(_media(cur, len(media), session_dir, session_family))
     return media
+
+
+_STATIC = {"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722", "18": "G729"}
+
+
+def offered_codecs(sdp: bytes | str) -> list[str]:
+    """The audio codecs an offer names, by rtpmap or static payload type: 'G729', ..."""
+    text = sdp.decode("utf-8", "replace") if isinstance(sdp, bytes) else sdp
+    names = dict(_STATIC)
+    names.update(re.findall(r"(?m)^a=rtpmap:(\d+)\s+([^/\s]+)", text))
+    out: list[str] = []
+    for line in re.findall(r"(?m)^m=audio\s+\S+\s+\S+((?:\s+\d+)*)", text):
+        for pt in line.split():
+            name = names.get(pt, f"payload {pt}")
+            if name not in out and name.lower() != "telephone-event":
+                out.append(name)
+    return out
 
 
 @dataclass(slots=True)
@@ -139,13 +166,16 @@ class _MediaDraft:
 
     kind: str
     port: int
+    profile: str
     label: str | None = None
     direction: str | None = None
+    family: str | None = None
 
 
-def _media(cur: _MediaDraft, index: int, session_dir: str) -> Media:
+def _media(cur: _MediaDraft, index: int, session_dir: str, session_family: str) -> Media:
     direction = cur.direction if cur.direction is not None else session_dir
-    return Media(index, cur.kind, cur.port, cur.label, direction)
+    family = cur.family if cur.family is not None else session_family
+    return Media(index, cur.kind, cur.port, cur.label, direction, family, cur.profile)
 
 
 def boundary_of(content_type: str) -> bytes | None:

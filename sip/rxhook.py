@@ -105,8 +105,10 @@ class RxHook:
         return ctypes.string_at(buf, size) if buf and size > 0 else b""
 
     def _screen(self, rdata: int) -> int:
+        if self.screen is None or not self._msg(rdata):  # finds the offsets on the first
+            return 0
         src = self._src_offset
-        if self.screen is None or not self._msg(rdata) or src is None:
+        if src is None:
             return 0
         raw = self._raw(rdata)
         head = raw.partition(b"\r\n\r\n")[0]

@@ -17,10 +17,10 @@ from collections.abc import Callable
 import pjsua2 as pj
 
 from assist.frames import CallSink
-from sip.admission import Admission, Gate
+from sip.admission import Admission, Gate, sdp_of
 from sip.calls import TapCall, warning
 from sip.endpoint import WHEEL_MAX_CALLS, SipSettings, SipThread, guarded, log_error
-from sip.message import MAX_PACKET, parse_message
+from sip.message import MAX_PACKET, offered_codecs, parse_message
 from sip.oversize import Dropped
 from sip.ports import PortPool
 from sip.siprec import Refusal
@@ -34,6 +34,7 @@ log = logging.getLogger("assist.sip")
 # An answer never ACKed (a lost ACK, a client that died, a spray) holds one of the
 # process's 4 call slots; pjsip alone would give up after 32 s (64 x T1).
 ACK_TIMEOUT = 8.0
+DECODES = "PCMU, PCMA, G722, GSM, iLBC, speex"  # the audio codecs the pjsua2 wheel has
 
 
 class _Account(pj.Account):
@@ -51,6 +52,9 @@ class _Endpoint(pj.Endpoint):
     def onRejectedIncomingCall(self, prm: pj.OnRejectedIncomingCallParam) -> None:  # noqa: N802
         # Only what `SipServer.screen` let through reaches pjsua: say what it refused.
         why = f" (at pjsua's limit of {WHEEL_MAX_CALLS} calls)" if prm.statusCode == 486 else ""
+        if prm.statusCode == 488:  # most often no codec in common
+            offered = offered_codecs(sdp_of(parse_message(prm.rdata.wholeMsg)))
+            why = f" (offered {', '.join(offered) or 'no audio codec'}; the tap decodes {DECODES})"
         log.warning("refused INVITE from %s by the SIP stack: %d %s%s", prm.rdata.srcAddress,
                     prm.statusCode, prm.reason, why)  # fmt: skip
 

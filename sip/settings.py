@@ -5,12 +5,20 @@ Pure (no pjsua2), so the config loader checks it without starting anything.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from assist.errors import ConfigError
 from assist.settings import Rule, check_fields, choice, number, rule, text
 
 WHEEL_MAX_CALLS = 4  # PJSUA_MAX_CALLS compiled into the PyPI wheel
+
+
+def _ipv4(v: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(v), ipaddress.IPv4Address)
+    except ValueError:
+        return False
 
 
 def _jitter_ok(v: tuple[object, ...]) -> bool:
@@ -26,7 +34,8 @@ _JITTER = Rule(tuple, "[] (pjsua's default) or [min, max] milliseconds, 0 <= min
 class SipSettings:
     """The SIP tap starts only when trunks are configured."""
 
-    host: str = text("0.0.0.0", "an address to listen on", bool, ("",))  # trunks decide who
+    host: str = text("0.0.0.0", "an IPv4 address to listen on (0.0.0.0: all; SIP and RTP are"
+                     " IPv4 only)", _ipv4, ("", "::1", "localhost"))  # trunks decide who
     udp_port: int = number(5060, 0, 65535)  # 0: no UDP listener
     tcp_port: int = number(5060, 0, 65535)  # 0: no TCP listener
     rtp_port: int = number(4000, 0, 65535)

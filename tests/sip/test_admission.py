@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sip.admission import Gate
 from sip.digest import make_nonce, response
+from sip.message import offered_codecs
 from sip.siprec import Refusal
 from sip.trunks import parse_trunks
 from tests.sip.test_siprec import wire
@@ -92,3 +95,57 @@ def test_forked_leg_names_its_role_and_first_audio_line():
     assert adm.leg is not None and (adm.leg.key, adm.leg.role, adm.leg.agent) == (
         "conv-1", "agent", "8001")  # fmt: skip
     assert dict(adm.roles) == {0: "agent"} and adm.audio == 1
+
+
+
+def edited(raw: bytes, *changes: tuple[bytes, bytes]) -> bytes:
+    """`raw` with its text changed and Content-Length made right again."""
+    for old, new in changes:
+        assert old in raw
+        raw = raw.replace(old, new)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    head = re.sub(rb"(?im)^content-length:.*$", b"Content-Length: %d" % len(body), head)
+    return head + b"\r\n\r\n" + body
+
+
+V6 = (b"c=IN IP4 192.0.2.10", b"c=IN IP6 2001:db8::10")
+
+
+def test_ipv6_media_is_refused_488_with_its_reason_in_either_mode():
+    r = refusal(edited(wire("rfc7865.sip"), V6), "192.0.2.14:5060")
+    assert (r.status, r.trunk) == (488, "sbc")
+    assert r.reason.startswith("the customer stream (m=0) offers IPv6 media (c=IN IP6)")
+    leg = edited(wire("plain_one_stream.sip"), (b"c=IN IP4", b"c=IN IP6"),
+                 (b"\r\n\r\n", b"\r\nX-Call-ID: conv-1\r\nX-Role: agent\r\n\r\n"))
+    r = refusal(leg, "203.0.113.9:5060")
+    assert r.status == 488 and "the agent stream (m=0) offers IPv6 media" in r.reason
+
+
+def test_a_media_level_ipv4_address_wins_over_a_session_level_ipv6_one():
+    raw = edited(wire("rfc7865.sip"), V6,
+                 *((b"m=audio %d RTP/AVP 0\r\n" % p, b"m=audio %d RTP/AVP 0\r\n"
+                    b"c=IN IP4 192.0.2.10\r\n" % p) for p in (30000, 30002)))
+    adm = gate().admit(raw, "192.0.2.14:5060", 0, now=1000.0)
+    assert dict(adm.roles) == {0: "customer", 1: "agent"}
+
+
+def test_srtp_is_refused_488_naming_the_stream_and_its_profile():
+    r = refusal(edited(wire("rfc7865.sip"), (b"RTP/AVP", b"RTP/SAVP")), "192.0.2.14:5060")
+    assert r.status == 488
+    assert r.reason.startswith("the customer stream (m=0) offers SRTP (RTP/SAVP)")
+
+
+def test_offered_codecs_names_static_and_mapped_payloads():
+    sdp = (b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 18 96 101\r\n"
+           b"a=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n"
+           b"m=audio 4002 RTP/AVP 8 77\r\n")
+    assert offered_codecs(sdp) == ["G729", "opus", "PCMA", "payload 77"]
+
+
+def test_a_required_extension_the_tap_lacks_is_refused_420_naming_it():
+    raw = edited(wire("rfc7865.sip"), (b"Require: siprec", b"Require: siprec, foo"))
+    r = refusal(raw, "192.0.2.14:5060")
+    assert r.status == 420 and r.reason.startswith("Require: foo not supported")
+    assert ("Unsupported", "foo") in r.headers
+    ok = edited(wire("rfc7865.sip"), (b"Require: siprec", b"Require: siprec, timer, 100rel"))
+    assert gate().admit(ok, "192.0.2.14:5060", 0, now=1000.0).plan is not None

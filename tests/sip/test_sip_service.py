@@ -160,3 +160,45 @@ def test_a_siprec_call_reaches_the_agents_panel_with_its_flags(service, tmp_path
                for e in got)
     if Path(CHROMIUM).exists():  # the live page showed this call and its interruption
         assert seen_on_page == [got[0]["call_id"]]
+
+
+def test_a_sip_port_in_use_stops_the_service_with_a_clear_error(tmp_path) -> None:
+    import socket
+
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind(("127.0.0.1", 0))
+    port = busy.getsockname()[1]
+    cfg = tmp_path / "assist.toml"
+    cfg.write_text(f"""data_dir = "{tmp_path / 'data'}"
+[sip]
+host = "127.0.0.1"
+udp_port = {port}
+tcp_port = 0
+rtp_port = {40000 + port % 1000 * 10}
+
+{SBC_TRUNK}""", encoding="utf-8")
+    try:
+        done = subprocess.run([sys.executable, "-m", "assist", "--config", str(cfg), "run",
+                               "--port", "0"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    finally:
+        busy.close()
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "SIP endpoint failed to start: Address already in use" in done.stderr
+    assert "Assertion" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_first_invite_after_start_is_screened_like_every_other(tmp_path) -> None:
+    """The receive module learns pjsip's layout from the first request: that request
+    must get the tap's own reason too, not the SIP stack's bare refusal."""
+    from tests.sip.uac import FIX, Uac
+
+    srtp = (FIX / "rfc7865.sip").read_bytes().replace(b"RTP/AVP", b"RTP/SAVP")
+    with running_service(tmp_path) as svc:
+        uac = Uac(svc.port, "udp", ip="127.0.0.1")
+        try:
+            first = uac.call(srtp, [440.0, 1000.0]).final
+        finally:
+            uac.close()
+    assert first.status == 488
+    assert "offers SRTP (RTP/SAVP)" in (first.header("warning") or "")

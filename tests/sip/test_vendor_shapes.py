@@ -11,7 +11,7 @@ import pytest
 
 from tests.sip.rtp import dominant_hz
 from tests.sip.sipkit import wait_until
-from tests.sip.uac import Uac
+from tests.sip.uac import FIX, Uac
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +63,55 @@ def test_network_based_recording_is_refused_with_its_reason(tap):
     assert outcome.final.status == 488
     assert "1 audio stream(s): need one per party" in (outcome.final.header("warning") or "")
     assert tap.idle()
+
+
+def test_ipv6_media_is_refused_with_its_reason_not_answered_without_audio(tap):
+    offer = (FIX / "rfc7865.sip").read_bytes().replace(b"c=IN IP4 192.0.2.10", b"c=IN IP6 ::1")
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        outcome = uac.call(offer, TONES)
+    finally:
+        uac.close()
+    assert outcome.final.status == 488
+    assert "offers IPv6 media (c=IN IP6)" in (outcome.final.header("warning") or "")
+    assert tap.idle()
+
+
+def test_srtp_a_codec_or_an_extension_the_tap_lacks_is_refused_with_its_reason(tap, caplog):
+    offer = (FIX / "rfc7865.sip").read_bytes()
+    srtp = offer.replace(b"RTP/AVP", b"RTP/SAVP")
+    g729 = offer.replace(b"RTP/AVP 0", b"RTP/AVP 18").replace(b"rtpmap:0 PCMU", b"rtpmap:18 G729")
+    foo = offer.replace(b"Require: siprec", b"Require: siprec, foo")
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        refused = [uac.call(m, TONES).final for m in (srtp, g729, foo)]
+    finally:
+        uac.close()
+    assert [r.status for r in refused] == [488, 488, 420]
+    assert "Require: foo not supported" in (refused[2].header("warning") or "")
+    assert refused[2].header("unsupported") == "foo"
+    assert "offers SRTP (RTP/SAVP)" in (refused[0].header("warning") or "")
+    assert "codec" in (refused[1].header("warning") or "")
+    assert wait_until(lambda: "offered G729; the tap decodes PCMU" in caplog.text)
+    assert tap.idle()
+
+
+@pytest.mark.parametrize("ptime", [10, 30, 60])
+def test_packets_of_other_than_20_ms_reach_each_party_whole(tap, ptime):
+    """SBCs send at the ptime they offer (30 ms is common with G.711 on Cisco and Avaya)."""
+    offer = (FIX / "rfc7865.sip").read_bytes()
+    offer = offer.replace(b"a=rtpmap:0 PCMU/8000", b"a=rtpmap:0 PCMU/8000\na=ptime:%d" % ptime)
+    before = len(tap.sink.order)
+    uac = Uac(tap.port, "udp", ip="127.0.0.6")
+    try:
+        outcome = uac.call(offer, TONES, seconds=1.8)
+    finally:
+        uac.close()
+    check_tapped(tap, before, "rfc7865.sip", outcome)
+    (call,) = tap.sink.new_calls(before)
+    for party in ("customer", "agent"):
+        loud = sum(1 for f in call.frames[party] if np.abs(f.pcm).max() > 4000)
+        assert loud >= 75, f"{party}: {loud} loud 20 ms frames of 90 sent"
 
 
 def test_shapes_over_one_tcp_connection(tap):
