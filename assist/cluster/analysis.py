@@ -177,18 +177,22 @@ async def run_analysis(cfg: Config) -> int:
     from assist.call.hub import CallHub
     from assist.cluster.bus import RedisPublisher, where
     from assist.cluster.feedback import FeedbackReader
+    from assist.cluster.orphans import ending, orphan_endings, reason_lost
     from assist.config import load_coaching
 
     name = process_name(cfg, "analysis")
     path = socket_path(cfg)
     coaching = load_coaching(cfg)
     transcription = Transcription(cfg.asr)
-    publisher = RedisPublisher.from_params(cfg.cluster)
+    publisher = RedisPublisher.from_params(cfg.cluster, by=name)
     hub = CallHub(cfg.loop, [publisher], language=cfg.call.language,
                   transcription=transcription, coaching=coaching, per_agent=cfg.agents)
     server = HopServer(path, hub)
     try:
         await transcription.load()
+        # Before any frame: what a previous run of this process left open is ended.
+        for call in await asyncio.to_thread(orphan_endings, cfg.cluster.redis_url, name):
+            publisher.publish(ending(call, reason_lost(name)), agent=call.agent, arrival=None)
         await server.start()
     except BaseException:
         publisher.close(timeout=1.0)

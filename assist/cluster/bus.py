@@ -5,6 +5,8 @@ The contract every process relies on:
   `seq` (int as text), `agent` (agent id or ""), `arrival` (the producer's
   time.monotonic() when the event was made, as text, or ""; comparable only on
   the same machine) and `wire` (the event's JSON, as panels and the store get it).
+- An analysis process adds `by` (its process name) to each entry, so that when it
+  starts again it can end the calls it left open (assist/cluster/orphans.py).
 - Entries of one call are added in seq order.  Delivery is at least once: after a
   connection breaks mid-batch the batch is sent again, so readers skip an entry
   whose seq is not above the last they kept for its call.
@@ -23,6 +25,7 @@ with a backoff.  A call never waits for Redis and never fails because of it.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -190,29 +193,56 @@ class StreamSender:
             self.down_since = None
 
 
-def event_fields(wire: dict[str, Any], agent: str | None, arrival: float | None) -> Fields:
+def event_fields(wire: dict[str, Any], agent: str | None, arrival: float | None,
+                 by: str = "") -> Fields:  # fmt: skip
     """One `assist:events` entry (see the module's contract)."""
-    return {"call": str(wire["call_id"]), "seq": str(int(wire["seq"])), "agent": agent or "",
-            "arrival": "" if arrival is None else repr(arrival), "wire": dumps(wire)}
+    fields = {"call": str(wire["call_id"]), "seq": str(int(wire["seq"])), "agent": agent or "",
+              "arrival": "" if arrival is None else repr(arrival), "wire": dumps(wire)}
+    if by:
+        fields["by"] = by
+    return fields
+
+
+class BadEntry(ValueError):
+    pass
+
+
+def parse_entry(fields: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """The wire event and agent of one stream entry; BadEntry when it is not one."""
+    try:
+        wire = json.loads(fields["wire"])
+        call, seq = fields["call"], int(fields["seq"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise BadEntry(f"missing or broken field ({e})") from None
+    if not isinstance(wire, dict):
+        raise BadEntry("wire is not a JSON object")
+    if wire.get("call_id") != call or wire.get("seq") != seq or isinstance(seq, bool):
+        raise BadEntry("wire's call_id/seq differ from the entry's")
+    if not isinstance(wire.get("type"), str) or seq < 1 or not call:
+        raise BadEntry("wire has no type, or no call id, or a seq below 1")
+    return wire, fields.get("agent") or None
 
 
 class RedisPublisher:
     """The hub's Publisher (assist/call/hub.py) that puts events on `assist:events`."""
 
     def __init__(self, url: str, *, maxlen: int, backlog: int = 50_000,
-                 stream: str = EVENTS_STREAM) -> None:
+                 stream: str = EVENTS_STREAM, by: str = "") -> None:  # fmt: skip
+        """`by`: the publishing process's name, kept in each entry."""
         self.sender = StreamSender(url, stream, maxlen=maxlen, backlog=backlog,
                                    name="redis-events")
+        self.by = by
 
     @classmethod
-    def from_params(cls, cluster: Any) -> RedisPublisher:
+    def from_params(cls, cluster: Any, by: str = "") -> RedisPublisher:
         """From a ClusterParams (assist/cluster/params.py)."""
-        return cls(cluster.redis_url, maxlen=cluster.stream_maxlen)
+        return cls(cluster.redis_url, maxlen=cluster.stream_maxlen, by=by)
 
     def publish(self, wire: dict[str, Any], *, agent: str | None, arrival: float | None) -> None:
         # Serialised here, on the loop: the entry is fixed when published, whatever
         # later happens to the dict.
-        self.sender.add(event_fields(wire, agent, arrival), wire.get("type") in DROPPABLE)
+        self.sender.add(event_fields(wire, agent, arrival, self.by),
+                        wire.get("type") in DROPPABLE)  # fmt: skip
 
     def flush(self, timeout: float = 10.0) -> bool:
         return self.sender.flush(timeout)

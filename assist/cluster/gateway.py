@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import socket
@@ -44,7 +43,9 @@ from assist.cluster.bus import (
     FEEDBACK_STREAM,
     RETRY_FIRST,
     RETRY_MAX,
+    BadEntry,
     StreamSender,
+    parse_entry,
     where,
 )
 from assist.errors import UserError
@@ -62,26 +63,6 @@ BAD_LOGGED = 10  # bad entries logged one by one; after that every 1000th
 # What the follower hands each kept event to: (wire, agent or None, the panel message).
 Sink = Callable[[dict[str, Any], str | None, str], None]
 Entry = tuple[str, dict[str, str]]
-
-
-class BadEntry(ValueError):
-    pass
-
-
-def parse_entry(fields: dict[str, str]) -> tuple[dict[str, Any], str | None]:
-    """The wire event and agent of one stream entry; BadEntry when it is not one."""
-    try:
-        wire = json.loads(fields["wire"])
-        call, seq = fields["call"], int(fields["seq"])
-    except (KeyError, ValueError, TypeError) as e:
-        raise BadEntry(f"missing or broken field ({e})") from None
-    if not isinstance(wire, dict):
-        raise BadEntry("wire is not a JSON object")
-    if wire.get("call_id") != call or wire.get("seq") != seq or isinstance(seq, bool):
-        raise BadEntry("wire's call_id/seq differ from the entry's")
-    if not isinstance(wire.get("type"), str) or seq < 1 or not call:
-        raise BadEntry("wire has no type, or no call id, or a seq below 1")
-    return wire, fields.get("agent") or None
 
 
 class Follower:

@@ -204,3 +204,25 @@ def test_the_tap_process_loads_no_model_and_serves_no_panel(hop) -> None:
     proc = subprocess.run(["ps", "-o", "rss=", "-p", str(hop.taps[1].proc.pid)],
                           capture_output=True, text=True, check=True)
     assert int(proc.stdout) < 300_000  # KB: a speech model alone is ~800 MB
+
+
+def test_a_killed_analysis_process_ends_its_calls_when_it_starts_again(hop) -> None:
+    tap = hop.taps[0]
+    p = place(tap, hop.work / "z1", calls=1, agent="z", seconds=14.0, background=True)
+    try:
+        assert wait_until(lambda: any(e["type"] == "talk.start" and e["party"] == "customer"
+                                      for e in calls(hop, "z").get("z1", [])), 30)
+        hop.analysis.kill()
+        assert calls(hop, "z")["z1"][-1]["type"] != "call.ended"  # nobody ended it
+        hop.analysis.start()
+        events = ended(hop, "z", 1, timeout=30)["z1"]
+        assert reason(events) == "analysis process an1 lost"
+        assert_in_order(events)
+        assert events[-1]["t"] == events[-2]["t"]  # ended at the last thing it knew of
+        assert p.wait(60) == 0  # the call itself went on in SIP to its end
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert calls(hop, "z")["z1"] == events  # nothing came after the end
+    assert "ending 1 call(s) the previous analysis process an1 left open" in hop.analysis.log()
+    one_call(hop, tap, "w")  # and the restarted process takes calls
