@@ -1,7 +1,8 @@
-"""A loopback SIPREC client: sends a SIPREC INVITE as an SBC would (UDP, or TCP on
-one shared connection), answers a digest challenge, ACKs the answer, plays one tone
-per offered m= line from the port that line names, and hangs up.  Used by
-`assist trunks test-call` and by the integration tests."""
+"""A loopback SIP client: sends an INVITE as an SBC or PBX would (a SIPREC session,
+or one leg of a forked call; UDP, or TCP on one connection per client), answers a
+digest challenge, ACKs the answer, plays one tone per offered m= line from the port
+that line names, and hangs up.  `play` paces several dialogs' tones together (the
+legs of a forked call).  Used by `assist trunks test-call` and the integration tests."""
 
 from __future__ import annotations
 
@@ -93,6 +94,11 @@ class Uac:
             self.sock.settimeout(timeout)
         self.port = self.sock.getsockname()[1]
         self._buf = b""
+        self.rtp: list[socket.socket] = []  # one per m= line of the dialog `offer` set up
+        self.payload, self.ptime_ms = 0, 20  # the answer's payload type, the offer's ptime
+        self.answered: dict[int, int] = {}
+        self._dialog: dict[str, str] = {}
+        self._cseq = 1
 
     def close(self) -> None:
         self.sock.close()
@@ -161,46 +167,67 @@ class Uac:
     # --- a whole call --------------------------------------------------------------
     def call(self, message: bytes, tones: list[float], seconds: float = 1.6,
              pad: int = 0, mute: frozenset[int] = frozenset()) -> Outcome:  # fmt: skip
-        """INVITE with the message's headers and body (SDP pointed at our ports), then
-        on 200: ACK, a tone per m= line from that line's port, BYE.  A 401 is answered
-        once with `auth`, when given."""
+        """`offer`, then on 200 a tone per m= line from that line's port, and `hang_up`."""
+        out = self.offer(message, len(tones), pad)
+        if out.final.status != 200:
+            return out
+        try:
+            play([(self, tones)], seconds, mute)
+        finally:
+            self.hang_up()
+        return out
+
+    def offer(self, message: bytes, streams: int, pad: int = 0) -> Outcome:
+        """INVITE with the message's headers and body (SDP pointed at one RTP port of
+        ours per m= line), a 401 answered once with `auth` when given, the final answer
+        ACKed.  On 200 the dialog stays up for `play` and `hang_up`."""
         text = message.replace(b"\r\n", b"\n")
         head, _, body = text.partition(b"\n\n")
         extra = "".join(ln + "\r\n" for ln in head.decode().split("\n")[1:]
                         if ln.split(":", 1)[0].strip().lower() not in _OWN)  # fmt: skip
-        rtp = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in tones]
-        for s in rtp:
+        self._close_rtp()
+        self.rtp = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(streams)]
+        for s in self.rtp:
             s.bind((self.ip, 0))
-        ports = iter(s.getsockname()[1] for s in rtp)
+        ports = iter(s.getsockname()[1] for s in self.rtp)
         body = re.sub(rb"(?m)^m=audio \d+", lambda m: b"m=audio %d" % next(ports), body)
         body = re.sub(rb"(?m)^c=IN IP4 \S+", b"c=IN IP4 " + self.ip.encode(), body)
+        ptime = re.search(rb"(?m)^a=ptime:(\d+)", body)  # an SBC sends what it offered
+        self.ptime_ms = int(ptime.group(1)) if ptime else 20
         body = body.replace(b"\n", b"\r\n")
         if pad:
             body = body.replace(b"</recording>", b"<!-- " + b"x" * pad + b" --></recording>")
-        dialog = {"tag": uuid.uuid4().hex[:8], "call_id": uuid.uuid4().hex + "@uac"}
+        self._dialog = {"tag": uuid.uuid4().hex[:8], "call_id": uuid.uuid4().hex + "@uac"}
+        self._cseq = 1
         out = Outcome()
-        cseq = 1
         try:
-            self._invite(out, dialog, cseq, extra, body)
+            self._invite(out, self._dialog, self._cseq, extra, body)
             if out.final.status == 401 and self.auth is not None:
-                cseq = 2
-                self._invite(out, dialog, cseq, extra + self._authorization(out.final), body)
-            if out.final.status != 200:
-                return out
-            answer = _audio_ports(out.final.body)
-            out.answered = dict(enumerate(answer))
-            playing = [0 if i in mute else p for i, p in enumerate(answer)]
-            ptime = re.search(rb"(?m)^a=ptime:(\d+)", body)  # an SBC sends what it offered
-            _play(rtp, playing, tones, seconds, _payload(out.final.body), self.tap[0],
-                  int(ptime.group(1)) if ptime else 20)  # fmt: skip
-            self._send(self._request("BYE", cseq + 1, dialog))
+                self._cseq = 2
+                self._invite(out, self._dialog, self._cseq,
+                             extra + self._authorization(out.final), body)  # fmt: skip
+        finally:
+            if not any(r.status == 200 for r in out.replies):
+                self._close_rtp()
+        if out.final.status == 200:
+            out.answered = dict(enumerate(_audio_ports(out.final.body)))
+        self.answered = out.answered
+        self.payload = _payload(out.final.body)
+        return out
+
+    def hang_up(self) -> None:
+        """BYE the dialog `offer` set up, and wait for its answer."""
+        try:
+            self._send(self._request("BYE", self._cseq + 1, self._dialog))
             while self._recv().status < 200:
                 pass
-            return out
         finally:
-            for s in rtp:
-                s.close()
+            self._close_rtp()
 
+    def _close_rtp(self) -> None:
+        for s in self.rtp:
+            s.close()
+        self.rtp = []
 
     def _invite(self, out: Outcome, dialog: dict[str, str], cseq: int, extra: str,
                 body: bytes) -> None:  # fmt: skip
@@ -245,21 +272,29 @@ def _payload(sdp: bytes) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _play(socks: list[socket.socket], ports: list[int], tones: list[float], seconds: float,
-          pt: int, host: str, ptime_ms: int = 20) -> None:  # fmt: skip
-    """RTP paced at `ptime_ms`; a stream answered with port 0 gets nothing."""
-    encode = alaw if pt == 8 else ulaw
-    audio = [encode(tone(hz, seconds)) for hz in tones]
-    size = RATE * ptime_ms // 1000
-    n = len(audio[0]) // size
+def play(legs: list[tuple[Uac, list[float]]], seconds: float,
+         mute: frozenset[int] = frozenset()) -> None:  # fmt: skip
+    """Each answered dialog's tones, one per m= line from that line's own port, each
+    paced at its offer's ptime, all together; a stream answered with port 0 (or muted,
+    by m= index within its dialog) gets nothing."""
+    streams: list[tuple[socket.socket, tuple[str, int], int, int, bytes]] = []
+    for uac, tones in legs:
+        encode = alaw if uac.payload == 8 else ulaw
+        for i, (sock, hz) in enumerate(zip(uac.rtp, tones, strict=False)):
+            port = 0 if i in mute else uac.answered.get(i, 0)
+            if port:
+                streams.append((sock, (uac.tap[0], port), uac.payload, uac.ptime_ms,
+                                encode(tone(hz, seconds))))  # fmt: skip
+    # Every packet of every stream in the order it is due: (seconds, stream, number).
+    due = sorted((j * ms / 1000, k, j) for k, (_, _, _, ms, audio) in enumerate(streams)
+                 for j in range(len(audio) // (RATE * ms // 1000)))  # fmt: skip
     t0 = time.monotonic()
-    for i in range(n):
-        for k, (sock, port) in enumerate(zip(socks, ports, strict=False)):
-            if not port:
-                continue
-            hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if i == 0 else 0), i, i * size,
-                              0x5000 + k)  # fmt: skip
-            sock.sendto(hdr + audio[k][i * size : (i + 1) * size], (host, port))
-        delay = t0 + (i + 1) * ptime_ms / 1000 - time.monotonic()
+    for at, k, j in due:
+        delay = t0 + at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        sock, where, pt, ms, audio = streams[k]
+        size = RATE * ms // 1000
+        hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if j == 0 else 0), j & 0xFFFF, j * size,
+                          0x5000 + k)  # fmt: skip
+        sock.sendto(hdr + audio[j * size : (j + 1) * size], where)

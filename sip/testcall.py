@@ -1,12 +1,16 @@
-"""The SIP side of `assist trunks test-call`: a loopback SIPREC call through the
-running service, from this machine as the trunk's SBC would send it: metadata naming
-a customer and an agent whose AoRs satisfy the trunk's role rules, one tone per
-stream, digest credentials when the trunk has them.  assist/cli/testcall.py reads
-what the service made of it from the store.
+"""The SIP side of `assist trunks test-call`: a loopback call through the running
+service, from this machine as the trunk's SBC or PBX would send it.  A siprec trunk
+gets one SIPREC session here: metadata naming a customer and an agent whose AoRs
+satisfy the trunk's role rules, one tone per stream.  A forked trunk gets one leg per
+party (sip/testcall_forked.py).  Digest credentials are answered when the trunk has
+them.  assist/cli/testcall.py reads what the service made of it from the store.
 
 The tones sit inside the pitch tracker's range (70-420 Hz) and below twice its floor,
 so a tone cannot be read as its own octave: the pitch of each party's speech pieces
 names the tone it heard.
+
+Errors in the config or the options are `UserError` (exit 2, as every command);
+a call that cannot be placed is `TestCallError` (exit 1, like a failed test).
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import argparse
 import base64
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from assist.errors import UserError
 from sip.loopback import Outcome, Uac
 from sip.siprec import agent_id
 from sip.testcall_aor import sample_aor
@@ -27,6 +34,9 @@ TONES = {"customer": 90.0, "agent": 130.0}  # Hz; customer on the first m= line
 SECONDS = 8.0  # longer than the 5 s audio-health check
 TOLERANCE = 0.06  # a piece's pitch within 6% of a tone counts as that tone
 DEFAULT_CUSTOMER = "sip:+15550100@customer.invalid"
+TESTABLE = ("siprec", "forked")  # trunk modes test-call can place a call for
+SIPREC_ONLY = ("agent_aor", "customer_aor")  # options, as argparse names them
+FORKED_ONLY = ("agent_value", "customer_value", "agent_id")
 
 
 class TestCallError(Exception):
@@ -34,12 +44,22 @@ class TestCallError(Exception):
 
 
 @dataclass
-class Plan:
+class Target:
+    """Which trunk the call plays, and where it goes from where."""
+
     trunk: Trunk
     host: str
     port: int
     transport: str
     source: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}/{self.transport}"
+
+
+@dataclass
+class Plan(Target):
     aors: dict[str, str]  # role -> the AoR we send for that party
     session: str = field(default_factory=lambda: base64.b64encode(uuid.uuid4().bytes).decode())
 
@@ -50,20 +70,20 @@ class Plan:
 
 def pick_trunk(trunks: tuple[Trunk, ...], name: str | None) -> Trunk:
     if not trunks:
-        raise TestCallError("the config has no [[trunks]]: nothing to test")
-    if name is not None:
+        raise UserError("the config has no [[trunks]]: nothing to test")
+    if name is None:
         for t in trunks:
-            if t.name == name:
-                if t.mode != "siprec":
-                    raise TestCallError(f"trunk {name} is in {t.mode} mode; test-call sends "
-                                        "SIPREC and tests siprec trunks only")  # fmt: skip
+            if t.mode in TESTABLE:
                 return t
-        raise TestCallError(f"no trunk named {name!r} (trunks: "
-                            f"{', '.join(t.name for t in trunks)})")  # fmt: skip
+        raise UserError(f"no trunk in the config is in a mode test-call can test "
+                        f"({', '.join(TESTABLE)})")  # fmt: skip
     for t in trunks:
-        if t.mode == "siprec":
+        if t.name == name:
+            if t.mode not in TESTABLE:
+                raise UserError(f"trunk {name} is in {t.mode} mode; test-call tests "
+                                f"{' and '.join(TESTABLE)} trunks only")  # fmt: skip
             return t
-    raise TestCallError("no siprec trunk in the config (test-call sends SIPREC)")
+    raise UserError(f"no trunk named {name!r} (trunks: {', '.join(t.name for t in trunks)})")
 
 
 def local_ip(host: str) -> str:
@@ -72,7 +92,8 @@ def local_ip(host: str) -> str:
         try:
             s.connect((host, 9))
         except OSError as exc:
-            raise TestCallError(f"cannot reach {host}: {exc.strerror or exc}") from None
+            # a --host or [sip] host this machine has no route to: fix the option
+            raise UserError(f"cannot reach {host}: {exc.strerror or exc}") from None
         return str(s.getsockname()[0])
 
 
@@ -80,19 +101,19 @@ def role_aors(trunk: Trunk, agent: str | None, customer: str | None) -> dict[str
     """AoRs for the two parties that the trunk's rules should tell apart."""
     if agent is None:
         if trunk.agent_aor is None:
-            raise TestCallError(f"trunk {trunk.name} has no agent_aor rule: give --agent-aor "
-                                "as your SBC names the agent")  # fmt: skip
+            raise UserError(f"trunk {trunk.name} has no agent_aor rule: give --agent-aor "
+                            "as your SBC names the agent")  # fmt: skip
         agent = sample_aor(trunk.agent_aor)
         if agent is None:
-            raise TestCallError(f"cannot make an AoR matching agent_aor "
-                                f"{trunk.agent_aor.pattern!r}: give --agent-aor")  # fmt: skip
+            raise UserError(f"cannot make an AoR matching agent_aor "
+                            f"{trunk.agent_aor.pattern!r}: give --agent-aor")  # fmt: skip
     if customer is None and trunk.customer_aor is None:
         customer = DEFAULT_CUSTOMER
     elif customer is None and trunk.customer_aor is not None:
         customer = sample_aor(trunk.customer_aor)
         if customer is None:
-            raise TestCallError(f"cannot make an AoR matching customer_aor "
-                                f"{trunk.customer_aor.pattern!r}: give --customer-aor")  # fmt: skip
+            raise UserError(f"cannot make an AoR matching customer_aor "
+                            f"{trunk.customer_aor.pattern!r}: give --customer-aor")  # fmt: skip
     assert customer is not None
     return {"customer": customer, "agent": agent}
 
@@ -131,39 +152,60 @@ def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-def place(plan: Plan, seconds: float = SECONDS) -> Outcome:
+@contextmanager
+def connected(target: Target) -> Iterator[Uac]:
+    """A client towards the service, closed afterwards; socket trouble and silence
+    become `TestCallError`s that say what to check."""
     auth = None
-    if plan.trunk.auth:
-        auth = (plan.trunk.username or "", plan.trunk.password or "")
-    where = f"{plan.host}:{plan.port}/{plan.transport}"
+    if target.trunk.auth:
+        auth = (target.trunk.username or "", target.trunk.password or "")
     try:
-        uac = Uac(plan.port, plan.transport, ip=plan.source, host=plan.host, auth=auth,
+        uac = Uac(target.port, target.transport, ip=target.source, host=target.host, auth=auth,
                   timeout=10.0)  # fmt: skip
     except ConnectionRefusedError:
-        raise TestCallError(f"nothing listens on {where}: is the service running "
+        raise TestCallError(f"nothing listens on {target.where}: is the service running "
                             "(`python -m assist --config ... run`)?") from None
     except OSError as exc:
-        raise TestCallError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        raise TestCallError(f"cannot connect to {target.where}: {exc.strerror or exc}") from None
     try:
-        return uac.call(invite(plan), [TONES["customer"], TONES["agent"]], seconds)
+        yield uac
     except TimeoutError:
-        raise TestCallError(f"no answer from {where} within 10 s: is the service running, "
-                            "and listening there?") from None
+        raise TestCallError(f"no answer from {target.where} within 10 s: is the service "
+                            "running, and listening there?") from None
     except (ConnectionError, OSError) as exc:
-        raise TestCallError(f"the call to {where} broke off: {exc}") from None
+        raise TestCallError(f"the call to {target.where} broke off: {exc}") from None
     finally:
         uac.close()
 
 
-def make_plan(args: argparse.Namespace, cfg: Any) -> Plan:
+def place(plan: Plan, seconds: float = SECONDS) -> Outcome:
+    with connected(plan) as uac:
+        return uac.call(invite(plan), [TONES["customer"], TONES["agent"]], seconds)
+
+
+def target(args: argparse.Namespace, cfg: Any) -> Target:
+    """The trunk and where to call, from the config and the options; options for the
+    other mode are refused rather than ignored."""
     trunk = pick_trunk(cfg.trunks, args.trunk)
+    other = FORKED_ONLY if trunk.mode == "siprec" else SIPREC_ONLY
+    given = [f"--{o.replace('_', '-')}" for o in other if getattr(args, o, None) is not None]
+    if given:
+        mine = SIPREC_ONLY if trunk.mode == "siprec" else FORKED_ONLY
+        raise UserError(f"{', '.join(given)}: not for trunk {trunk.name}, which is in "
+                        f"{trunk.mode} mode (it takes "
+                        f"{', '.join('--' + o.replace('_', '-') for o in mine)})")  # fmt: skip
     sip = cfg.sip
     transport = args.transport or (trunk.transport if trunk.transport != "any" else
                                    "udp" if sip.udp_port else "tcp")  # fmt: skip
     port = args.port or (sip.udp_port if transport == "udp" else sip.tcp_port)
     if not port:
-        raise TestCallError(f"the service has no {transport.upper()} listener "
-                            f"([sip] {transport}_port = 0): use --transport")  # fmt: skip
+        raise UserError(f"the service has no {transport.upper()} listener "
+                        f"([sip] {transport}_port = 0): use --transport")  # fmt: skip
     host = args.host or (sip.host if sip.bound else "127.0.0.1")
-    aors = role_aors(trunk, args.agent_aor, args.customer_aor)
-    return Plan(trunk, host, port, transport, local_ip(host), aors)
+    return Target(trunk, host, port, transport, local_ip(host))
+
+
+def make_plan(args: argparse.Namespace, cfg: Any) -> Plan:
+    t = target(args, cfg)
+    aors = role_aors(t.trunk, args.agent_aor, args.customer_aor)
+    return Plan(t.trunk, t.host, t.port, t.transport, t.source, aors)
