@@ -54,9 +54,10 @@ FeedbackAction = Literal["used", "dismissed"]
 FEEDBACK_ACTIONS: tuple[FeedbackAction, ...] = get_args(FeedbackAction)
 GapKind = Literal["over", "latch", "normal", "long"]  # the agent's answer after a turn
 GAP_KINDS: tuple[GapKind, ...] = get_args(GapKind)
-# A tapped stream's audio: no RTP came, it stays silent, both streams carry the same
-# audio, a faulty stream came back, or (at the end of the call) it was fine.
-AudioProblem = Literal["no_rtp", "silent", "identical", "recovered", "ok"]
+# A tapped stream's audio: no RTP came (SIP), no media came (a media fork), it stays
+# silent, both streams carry the same audio, a faulty stream came back, or (at the end
+# of the call) it was fine.
+AudioProblem = Literal["no_rtp", "no_audio", "silent", "identical", "recovered", "ok"]
 AUDIO_PROBLEMS: tuple[AudioProblem, ...] = get_args(AudioProblem)
 
 
@@ -374,8 +375,8 @@ class AudioHealthEvidence(Evidence):
     level_db: float | None  # dBFS over the call so far; None for digital silence
     detail: str  # for the log and `calls show`
     final: bool = False  # the end-of-call summary of this stream
-    packets: int | None = None  # RTP packets received, when the tap counts them
-    loss: int | None = None  # RTP packets lost, when the tap counts them
+    packets: int | None = None  # RTP packets (a fork's media messages) received, if counted
+    loss: int | None = None  # RTP packets (a fork's messages) lost, when the tap counts them
 
     def check(self) -> None:
         _one_of("problem", self.problem, AUDIO_PROBLEMS)

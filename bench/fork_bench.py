@@ -136,6 +136,9 @@ class _Timed:
         self.send.append(now - (self.t0 + frame.t))
         self.arrival.append(now - frame.arrival)
 
+    def audio_health(self, call_id: str, party: str | None, evidence: dict[str, Any]) -> None:
+        self.hub.audio_health(call_id, party, evidence)
+
     def end_call(self, call_id: str, reason: str = "hangup") -> None:
         self.ended += 1
         self.hub.end_call(call_id, reason)

@@ -1,18 +1,20 @@
-"""Audio health per stream of a tapped call: RTP packets and loss, seconds received,
-level, and the faults an admin must hear about.  Pure: frames, counts and checks in,
-reports out (the tap logs them and raises `audio.health` events).
+"""Audio health per stream of a tapped call: packets (or messages) and loss, seconds
+received, level, and the faults an admin must hear about.  Pure: frames, counts and
+checks in, reports out (the tap logs them and raises `audio.health` events).  The SIP
+tap counts RTP packets; a media fork (assist/taps/fork) counts each party's media
+messages, in its own words (a `Medium`).
 
-Faults, checked `CHECK_AFTER` seconds after the call starts (the ACK):
-- `no_rtp`: a stream that received no RTP packet (when the tap counts packets), or
-  delivered no frames or only zeros (pjmedia plays zeros for a stream whose RTP never
-  comes);
+Faults, checked `CHECK_AFTER` seconds after the call starts (the ACK, the fork's open):
+- `no_rtp` (a fork's `no_audio`): a stream whose count stayed at 0 (when the tap
+  counts), or that delivered no frames or only zeros (pjmedia plays zeros for a stream
+  whose RTP never comes; a stereo fork's dead channel is zeros);
 - `silent`: a stream that stays below `SILENT_DBFS`;
 - `identical`: both streams carrying the same audio (an SBC forking one leg twice).
 Every `CHECK_AFTER` seconds after that each stream is looked at again: a healthy one
-that got no audio over the last stretch (no RTP packet, or only zeros) is reported
-`no_rtp`, saying when it stopped; a faulty one whose audio comes (packets and a level
-over the last stretch) is reported `recovered`.  At the
-end each stream gets a `final` report: its figures and its state then.
+that got no audio over the last stretch (no packet, or only zeros) is reported
+`no_rtp` / `no_audio`, saying when it stopped; a faulty one whose audio comes (packets
+and a level over the last stretch) is reported `recovered`.  At the end each stream
+gets a `final` report: its figures and its state then.
 """
 
 from __future__ import annotations
@@ -30,9 +32,23 @@ SAME_MAX_LAG = 0.25  # seconds one copy of a forked leg may trail the other
 
 
 @dataclass(frozen=True)
+class Medium:
+    """How a tap's streams reach it, in the words its reports use."""
+
+    missing: str = "no_rtp"  # the problem of a stream no audio reaches
+    nothing: str = "no RTP reached it"  # why, when its count stayed still
+    zeros: str = "no RTP reached it, or only digital silence"  # why, when only zeros came
+    unit: str = "RTP packets"  # what `packets` counts
+    start: str = "the answer"  # what the first look is counted from
+
+
+RTP = Medium()
+
+
+@dataclass(frozen=True)
 class Report:
     party: str | None  # None: about both streams
-    problem: str  # no_rtp, silent, identical, recovered, ok
+    problem: str  # no_rtp (no_audio), silent, identical, recovered, ok
     seconds: float
     level_db: float | None
     detail: str
@@ -54,8 +70,11 @@ def _dbfs(energy: float, samples: int) -> float:
 
 
 class StreamHealth:
-    def __init__(self, rate: int) -> None:
+    def __init__(self, rate: int, shared: bool = False) -> None:
         self.rate = rate
+        # One channel of a stream that carries both parties: its count says nothing
+        # of its own audio, so zeros on it read as no audio.
+        self.shared = shared
         self.frames = 0
         self.samples = 0
         self._energy = 0.0
@@ -87,32 +106,37 @@ class StreamHealth:
         return np.concatenate(self._head) if self._head else np.zeros(0, np.int16)
 
     def problem(self, since_mark: bool = False) -> str:
-        """no_rtp, silent or ok: over the whole call, or since the last look."""
+        """missing, silent or ok: over the whole call, or since the last look."""
         samples, energy, packets = self.samples, self._energy, self.packets or 0
         if since_mark:
             samples, energy = samples - self._mark[0], energy - self._mark[1]
             packets -= self._mark[2]
         if self.packets is not None and packets <= 0:
-            return "no_rtp"
+            return "missing"
         db = _dbfs(energy, samples)
         if db == -math.inf:
             # pjmedia plays zeros for a stream whose RTP never comes: without packet
             # counts that reads as no RTP; with packets it is digital silence.
-            return "no_rtp" if self.packets is None else "silent"
+            return "missing" if self.packets is None or self.shared else "silent"
         return "silent" if db < SILENT_DBFS else "ok"
+
+    def window_packets(self) -> int:
+        return (self.packets or 0) - self._mark[2]
 
     def mark(self) -> None:
         self._mark = (self.samples, self._energy, self.packets or 0)
 
-    def figures(self) -> str:
-        rtp = "" if self.packets is None else f", {self.packets} RTP packets, {self.loss} lost"
+    def figures(self, unit: str = RTP.unit) -> str:
+        rtp = "" if self.packets is None else f", {self.packets} {unit}, {self.loss} lost"
         return f"{self.seconds:.1f} s in {self.frames} frames at {self.dbfs:.0f} dBFS{rtp}"
 
 
 class CallHealth:
-    def __init__(self, call_id: str, rate: int, parties: tuple[str, ...]) -> None:
+    def __init__(self, call_id: str, rate: int, parties: tuple[str, ...],
+                 medium: Medium = RTP, shared: bool = False) -> None:
         self.call_id = call_id
-        self.streams = {p: StreamHealth(rate) for p in parties}
+        self.medium = medium
+        self.streams = {p: StreamHealth(rate, shared) for p in parties}
         self.faulty: dict[str, str] = {}  # party -> the problem reported
         self.checked = False
 
@@ -121,8 +145,8 @@ class CallHealth:
         if stream is not None:
             stream.add(pcm)
 
-    def rtp(self, counts: dict[str, tuple[int, int]]) -> None:
-        """RTP packets received and lost so far, per party (read on the SIP thread)."""
+    def counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        """Packets (RTP, or a fork's media messages) received and lost so far, per party."""
         for party, (packets, loss) in counts.items():
             stream = self.streams.get(party)
             if stream is not None:
@@ -141,14 +165,15 @@ class CallHealth:
         out = []
         first = not self.checked
         self.checked = True
+        m = self.medium
         for party, s in self.streams.items():
             if first:
-                problem = s.problem()
-                if problem == "no_rtp":
-                    why = "" if s.packets is not None else ", or only digital silence"
+                problem = self._name(s.problem())
+                if problem == m.missing:
+                    why = m.nothing if s.packets is not None and s.packets <= 0 else m.zeros
                     out.append(self._report(party, problem, f"no audio from the {party} stream "
-                                            f"{CHECK_AFTER:.0f} s after the answer "
-                                            f"(no RTP reached it{why})"))  # fmt: skip
+                                            f"{CHECK_AFTER:.0f} s after {m.start} "
+                                            f"({why})"))  # fmt: skip
                 elif problem == "silent":
                     out.append(self._report(party, problem, f"the {party} stream is silent "
                                f"({s.dbfs:.0f} dBFS over {s.seconds:.1f} s)"))  # fmt: skip
@@ -158,13 +183,14 @@ class CallHealth:
                 was = self.faulty.pop(party)
                 out.append(self._report(party, "recovered", f"the {party} stream has audio "
                                         f"now (was {was.replace('_', ' ')})"))  # fmt: skip
-            elif party not in self.faulty and s.problem(since_mark=True) == "no_rtp":
+            elif party not in self.faulty and s.problem(since_mark=True) == "missing":
                 # Without packet counts, the last look is as near as we can say.
-                at = s.last_rtp if s.packets is not None else s._mark[0] / s.rate
-                self.faulty[party] = "no_rtp"
-                out.append(self._report(party, "no_rtp", f"the {party} stream stopped at "
+                at = s.last_rtp if s.packets is not None and not s.shared else s._mark[0] / s.rate
+                why = m.zeros if s.shared and s.window_packets() > 0 else m.nothing
+                self.faulty[party] = m.missing
+                out.append(self._report(party, m.missing, f"the {party} stream stopped at "
                                         f"{at:.0f} s: no audio for {CHECK_AFTER:.0f} s "
-                                        "(no RTP reached it)"))  # fmt: skip
+                                        f"({why})"))  # fmt: skip
             s.mark()
         if first and len(self.streams) == 2 and not out and self._same():
             self.faulty[""] = "identical"
@@ -173,6 +199,15 @@ class CallHealth:
                              "both streams carry the same audio (one leg sent twice?)")
             out.append(Report(None, r.problem, r.seconds, r.level_db, r.detail, r.packets, r.loss))
         return out
+
+    def skip(self) -> None:
+        """A look passed over (a fork paused on purpose): the stretch since the last
+        one counts for nothing."""
+        for s in self.streams.values():
+            s.mark()
+
+    def _name(self, problem: str) -> str:
+        return self.medium.missing if problem == "missing" else problem
 
     def _same(self) -> bool:
         a, b = (s.head() for s in self.streams.values())
@@ -186,12 +221,15 @@ class CallHealth:
         """Each stream's end-of-call figures, with its state then."""
         out = []
         for party, s in self.streams.items():
-            problem = self.faulty.get(party) or (s.problem() if not self.checked else "ok")
-            out.append(self._report(party, problem, f"{party} {s.figures()}", final=True))
+            problem = self.faulty.get(party) or (self._name(s.problem()) if not self.checked
+                                                 else "ok")
+            out.append(self._report(party, problem, f"{party} {s.figures(self.medium.unit)}",
+                                    final=True))
         return out
 
     def summary(self) -> str:
-        return ", ".join(f"{p} {s.figures()}" for p, s in self.streams.items())
+        unit = self.medium.unit
+        return ", ".join(f"{p} {s.figures(unit)}" for p, s in self.streams.items())
 
 
 def same_audio(a: np.ndarray, b: np.ndarray, rate: int) -> bool:

@@ -174,7 +174,7 @@ class Taps:
     def _loop_rtp(self, tap_id: str, counts: dict[str, tuple[int, int]]) -> None:
         health = self._health.get(tap_id)
         if health is not None:
-            health.rtp(counts)
+            health.counts(counts)
 
     def _check_health(self, tap_id: str) -> None:
         health = self._health.get(tap_id)

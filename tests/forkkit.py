@@ -44,6 +44,7 @@ class Recorder:
 
     def audio_health(self, call_id: str, party: str | None, evidence: dict[str, Any]) -> None:
         self.calls[call_id].setdefault("health", []).append((party, evidence))
+        self._changed.set()
 
     def end_call(self, call_id: str, reason: str = "hangup") -> None:
         self.ended[call_id] = reason
@@ -57,6 +58,18 @@ class Recorder:
     async def wait_ended(self, call_id: str | None = None) -> str:
         await self.wait(lambda: (call_id in self.ended) if call_id else bool(self.ended))
         return self.ended[call_id or next(iter(self.ended))]
+
+    def health(self, call_id: str, *, final: bool | None = None) -> list[tuple[Any, ...]]:
+        """The call's audio.health reports as (party, problem, evidence)."""
+        return [(p, e["problem"], e) for p, e in self.calls.get(call_id, {}).get("health", [])
+                if final is None or e["final"] == final]
+
+    async def wait_health(self, call_id: str, party: str | None, problem: str) -> dict[str, Any]:
+        """The first report of `problem` for `party` (the looks come every 5 s)."""
+        def found() -> bool:
+            return any(p == party and pr == problem for p, pr, _ in self.health(call_id))
+        await self.wait(found)
+        return next(e for p, pr, e in self.health(call_id) if p == party and pr == problem)
 
     def pcm(self, call_id: str, party: str) -> np.ndarray:
         frames = self.calls[call_id]["frames"][party]

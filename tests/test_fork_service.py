@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import wave
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,8 +54,9 @@ agent_key = "agentId"
 
 
 def _comparable(wires: list[dict]) -> list[tuple]:
+    # audio.health is the tap's report on how the audio came, not on what it says
     return [(w["type"], w.get("party"), w["t"], json.dumps(w["evidence"], sort_keys=True))
-            for w in wires if w["type"] not in ("call.started", "call.ended")]
+            for w in wires if w["type"] not in ("call.started", "call.ended", "audio.health")]
 
 
 def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
@@ -105,6 +107,80 @@ def test_a_forked_call_gives_the_events_of_the_same_audio_replayed(tmp_path):
     assert started["evidence"]["source"] == "fork:fs"
     assert _comparable(got) == _comparable(want) and len(_comparable(want)) > 10
     assert next(w for w in got if w["type"] == "call.ended")["evidence"]["reason"] == "hangup"
+    health = {w["party"]: w["evidence"] for w in got if w["type"] == "audio.health"}
+    assert {p: (e["problem"], e["final"], e["packets"]) for p, e in health.items()} == {
+        "customer": ("ok", True, 1500), "agent": ("ok", True, 1500)}  # 30 s in 20 ms messages
+
+
+def test_a_forked_party_without_audio_shows_on_the_floor_and_in_calls_show(tmp_path):
+    import subprocess
+    import sys
+
+    from assist.panel.auth import issue_token
+    from tests.browser import ARGS, CHROMIUM, HAVE_CHROMIUM
+
+    path = tmp_path / "assist.toml"
+    path.write_text(FORK_TOML.format(data=tmp_path / "data"), encoding="utf-8")
+    cfg = config.load(path)
+    t = np.arange(8000) / 8000
+    voice = (8000 * np.sin(2 * np.pi * 440 * t)).astype("<i2")
+    stereo = np.stack([voice, np.zeros_like(voice)], axis=1)  # the agent's channel is dead
+    marker: list[str] = []
+
+    async def floor(url: str, token: str) -> None:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            pg = await browser.new_page(viewport={"width": 1366, "height": 768})
+            await pg.goto(f"{url}?token={token}")
+            chip = pg.locator("table.floor tr[data-call=fs-c2] .chip.audio.no_audio")
+            await chip.first.wait_for(timeout=60000)
+            marker.append(await chip.first.inner_text())
+            await browser.close()
+
+    async def go() -> None:
+        svc = Service(cfg, host="127.0.0.1", port=0)
+        got = Collect()
+        svc.hub._publishers.append(got)
+        await svc.start()
+        try:
+            browser = None
+            if HAVE_CHROMIUM:
+                pytest.importorskip("playwright.async_api")
+                token = issue_token(svc.secret, role="supervisor", agent=None, now=time.time())
+                browser = asyncio.create_task(floor(svc.server.url, token))
+            auth = "Basic " + base64.b64encode(b"fs:pw-123456").decode()
+            async with connect(f"ws://127.0.0.1:{svc.fork.port}/fork/fs",
+                               additional_headers={"Authorization": auth}) as ws:
+                await ws.send(json.dumps({"callSid": "c2", "mixType": "stereo",
+                                          "sampleRate": 8000, "agentId": "a-7"}))
+                i = 0
+                while not (any(w["type"] == "audio.health" for w in got.wires)
+                           and (browser is None or browser.done())):
+                    await ws.send(stereo[i % 50 * 160:][:160].tobytes())  # 20 ms, real time
+                    i += 1
+                    await asyncio.sleep(0.02)
+            while not any(w["type"] == "call.ended" for w in got.wires):
+                await asyncio.sleep(0.01)
+            if browser is not None:
+                await browser
+        finally:
+            await svc.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 240))  # a hang guard, not a speed check
+    if HAVE_CHROMIUM:
+        assert marker == ["坐席无音频"]  # zh-CN first: "no audio: agent"
+    root = Path(__file__).resolve().parents[1]
+    shown = subprocess.run([sys.executable, "-m", "assist", "--config", str(path), "calls",
+                            "show", "fs-c2"], cwd=root, capture_output=True, text=True,
+                           timeout=60).stdout
+    assert ("no_audio: no audio from the agent stream 5 s after the fork opened (only "
+            "digital silence on its channel)") in shown
+    lines = {ln.split()[1]: ln for ln in shown.splitlines() if ln.startswith("audio ")}
+    assert lines["agent"].split()[2:6] == ["messages", lines["customer"].split()[3], "loss", "0"]
+    assert lines["agent"].endswith("level -inf dBFS  no_audio")
+    assert lines["customer"].endswith("dBFS  ok") and "level -15 dBFS" in lines["customer"]
 
 
 @pytest.mark.parametrize("body, where, what", [

@@ -15,15 +15,23 @@ FLAGS = ("interruption", "pace.drift", "anger", "phrase", "suggestion", "feedbac
          "transcript.final", "call.started", "call.ended", "audio.health")
 
 
-def audio_line(ev: dict) -> str:
-    """One stream's audio-health figures: packets, seconds, loss, level, problem."""
-    rtp = ("packets -  loss -" if ev.get("packets") is None
-           else f"packets {ev['packets']}  loss {ev.get('loss')}")
+def audio_line(ev: dict, unit: str = "packets") -> str:
+    """One stream's audio-health figures: packets (a fork's media messages), seconds,
+    loss, level, problem."""
+    rtp = (f"{unit} -  loss -" if ev.get("packets") is None
+           else f"{unit} {ev['packets']}  loss {ev.get('loss')}")
     level = "-inf" if ev.get("level_db") is None else f"{ev['level_db']:.0f}"
     return f"{rtp}  {ev.get('seconds', 0):.1f} s  level {level} dBFS  {ev.get('problem')}"
 
 
-def _line(e: dict) -> str:
+def unit_of(events: list[dict]) -> str:
+    """What a call's audio.health counts: RTP packets, or a media fork's messages."""
+    started = next((e for e in events if e["type"] == "call.started"), None)
+    source = str(started["evidence"].get("source", "")) if started else ""
+    return "messages" if source.startswith("fork:") else "packets"
+
+
+def _line(e: dict, unit: str = "packets") -> str:
     ev = e["evidence"]
     kind = e["type"]
     if kind == "transcript.final":
@@ -35,7 +43,7 @@ def _line(e: dict) -> str:
     elif kind == "interruption":
         what = f"agent cut in at {ev.get('onset')} s"
     elif kind == "audio.health":
-        what = ev.get("detail", "") if not ev.get("final") else "end: " + audio_line(ev)
+        what = ev.get("detail", "") if not ev.get("final") else "end: " + audio_line(ev, unit)
         if not ev.get("final") and ev.get("problem") != "identical":
             what = f"{ev.get('problem')}: {what}"
     elif kind == "pace.drift":
@@ -85,15 +93,16 @@ def main(argv: list[str], open_store: Callable[[], Reads],
     if not events:
         raise UserError(f"no call {args.call_id!r} in {store.where}; "
                         "`python -m assist calls list` shows them")
+    unit = unit_of(events)
     for e in events:
         if args.json:
             print(json.dumps(e, ensure_ascii=False))
         elif args.all or e["type"] in FLAGS:
-            print(_line(e))
+            print(_line(e, unit))
     if not args.json:
         for e in events:  # the end-of-call summary, a line per stream
             if e["type"] == "audio.health" and e["evidence"].get("final"):
-                print(f"audio {e.get('party', ''):8}  {audio_line(e['evidence'])}")
+                print(f"audio {e.get('party', ''):8}  {audio_line(e['evidence'], unit)}")
     if review_base and not args.json:
         print(f"review: {review_url(review_base, args.call_id)}  "
               "(open from the panel, or add &token= from `python -m assist token --supervisor`)")

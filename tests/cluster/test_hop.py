@@ -128,7 +128,7 @@ async def test_a_taps_audio_health_reports_reach_the_analysis_side(sock, caplog)
         if t >= CHECK_AFTER + 1:
             break
         health.add("customer", customer)  # the agent's stream gets nothing
-    health.rtp({"customer": (300, 0), "agent": (0, 0)})
+    health.counts({"customer": (300, 0), "agent": (0, 0)})
     reports = health.check() + health.final()
     assert [r.problem for r in reports] == ["no_rtp", "ok", "no_rtp"]
 

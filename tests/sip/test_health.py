@@ -71,22 +71,22 @@ def test_a_stream_whose_rtp_stops_mid_call_is_reported_and_then_recovered():
     h = CallHealth("c1", 8000, ("customer", "agent"))
     play(h, "customer", tone(440, 6.0))
     play(h, "agent", tone(1000, 6.0))
-    h.rtp({"customer": (300, 0), "agent": (300, 0)})
+    h.counts({"customer": (300, 0), "agent": (300, 0)})
     assert h.check() == []
     # The customer's RTP stops: pjmedia plays zeros, the packet count stands still.
     play(h, "customer", np.zeros(5 * 8000, np.int16))
     play(h, "agent", tone(1000, 5.0))
-    h.rtp({"customer": (300, 0), "agent": (550, 0)})
+    h.counts({"customer": (300, 0), "agent": (550, 0)})
     (stop,) = h.check()
     assert (stop.party, stop.problem) == ("customer", "no_rtp")
     assert stop.detail == "the customer stream stopped at 6 s: no audio for 5 s (no RTP reached it)"
     play(h, "customer", np.zeros(5 * 8000, np.int16))
     play(h, "agent", tone(1000, 5.0))
-    h.rtp({"customer": (300, 0), "agent": (800, 0)})
+    h.counts({"customer": (300, 0), "agent": (800, 0)})
     assert h.check() == []  # still stopped: said once
     play(h, "customer", tone(440, 5.0))
     play(h, "agent", tone(1000, 5.0))
-    h.rtp({"customer": (550, 0), "agent": (1050, 0)})
+    h.counts({"customer": (550, 0), "agent": (1050, 0)})
     (back,) = h.check()
     assert (back.party, back.problem) == ("customer", "recovered")
     assert "was no rtp" in back.detail
@@ -110,11 +110,11 @@ def test_a_quiet_stretch_with_packets_is_not_a_stop():
     h = CallHealth("c1", 8000, ("customer", "agent"))
     play(h, "customer", tone(440, 5.0))
     play(h, "agent", tone(1000, 5.0))
-    h.rtp({"customer": (250, 0), "agent": (250, 0)})
+    h.counts({"customer": (250, 0), "agent": (250, 0)})
     assert h.check() == []
     play(h, "customer", tone(440, 5.0, amp=3.0))  # the line is quiet, RTP still comes
     play(h, "agent", tone(1000, 5.0))
-    h.rtp({"customer": (500, 0), "agent": (500, 0)})
+    h.counts({"customer": (500, 0), "agent": (500, 0)})
     assert h.check() == []
 
 

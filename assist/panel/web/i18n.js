@@ -34,7 +34,7 @@ const STRINGS = {
     flagInterrupt: "打断 ×{n}", flagDrift: "语速{dir}", flagPhrase: "禁语 ×{n}",
     flagSugg: "建议 {n}", flagPeak: "最高 {level}", supervisorRole: "班长", agentRole: "坐席 {id}",
     openCall: "查看 ›", openCallTitle: "打开通话 {id}",
-    audio_no_rtp: "{party}无音频", audio_silent: "{party}静音", audio_identical: "两路音频相同",
+    audio_no_rtp: "{party}无音频", audio_no_audio: "{party}无音频", audio_silent: "{party}静音", audio_identical: "两路音频相同",
   },
   en: {
     title: "Call assist", floorTitle: "Floor", lang: "中文",
@@ -72,7 +72,7 @@ const STRINGS = {
     flagInterrupt: "interrupted ×{n}", flagDrift: "pace {dir}", flagPhrase: "phrases ×{n}",
     flagSugg: "suggestions {n}", flagPeak: "peak {level}", supervisorRole: "Supervisor", agentRole: "Agent {id}",
     openCall: "Open ›", openCallTitle: "Open call {id}",
-    audio_no_rtp: "no audio: {party}", audio_silent: "silent: {party}", audio_identical: "same audio on both streams",
+    audio_no_rtp: "no audio: {party}", audio_no_audio: "no audio: {party}", audio_silent: "silent: {party}", audio_identical: "same audio on both streams",
   },
 };
 

@@ -79,6 +79,7 @@ async def serve_connection(ws: Any, src: ForkSource, ctx: ForkContext) -> None:
     ctx.live.add(call_id)
     for party in parties:
         bridge.add_party(party, rate)
+    bridge.watch(shared=len(parties) > 1)
     width = 2 * len(parties)
     reason = "hangup"
     try:

@@ -116,6 +116,8 @@ class Session:
             log.info("audiohook %s: update %s", self.src.name, str(params)[:200])
         elif kind in ("discarded", "error"):
             log.info("audiohook %s: client %s %s", self.src.name, kind, str(params)[:200])
+            if kind == "discarded" and self.bridge is not None:
+                self.discarded(params.get("discarded"))
         elif kind == "close":
             if self.state not in ("CLOSING", "CLOSED"):
                 self.state = "CLOSING"
@@ -175,7 +177,16 @@ class Session:
                             meta=meta, max_ahead=self.ctx.params.max_ahead)
         for ch in self.channels:
             bridge.add_party(CHANNEL_ROLES[ch], 8000)  # type: ignore[arg-type]
+        bridge.watch(shared=len(self.channels) > 1)
         return bridge
+
+    def discarded(self, duration: Any) -> None:
+        """Audio the client dropped (its backlog was too long): each party's loss, in
+        20 ms frames."""
+        m = _DURATION.match(str(duration))
+        if m and self.bridge is not None and float(m.group(1)) < 86400:
+            for ch in self.channels:
+                self.bridge.lose(CHANNEL_ROLES[ch], round(float(m.group(1)) * 50))
 
     def on_audio(self, data: bytes) -> None:
         if self.state in ("SIGNALED-ERROR", "CLOSING", "CLOSED"):

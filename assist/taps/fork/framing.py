@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from assist.frames import Frame, Party, samples_per_frame
+from assist.taps.fork.health import ForkHealth
 
 log = logging.getLogger(__name__)
 MAX_PAD_S = 2.0  # never invent more silence than this for one gap
@@ -117,7 +118,8 @@ def safe_id(text: Any, limit: int = 80) -> str:
 
 
 class CallBridge:
-    """One call on the sink: start once, feed each party's frames, end once with a reason."""
+    """One call on the sink: start once, feed each party's frames, end once with a reason.
+    Once its parties are added, `watch()` starts their audio-health looks."""
 
     def __init__(self, sink: Any, call_id: str, *, rate: int, agent: str | None, source: str,
                  language: str | None, meta: dict[str, Any],
@@ -127,10 +129,21 @@ class CallBridge:
         # Audio may run ahead of the wall clock by this much (a platform's catch-up
         # burst), no more: a peer cannot make the sessions work faster than real time.
         self.max_ahead, self._wall0 = max_ahead, time.monotonic()
-        self.paused = False
+        self._paused = False
         self.ended = False
+        self.health: ForkHealth | None = None
         sink.start_call(call_id, agent=agent, rate=rate, language=language, source=source,
                         meta=meta)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        self._paused = value
+        if value and self.health is not None:
+            self.health.held = True
 
     def add_party(self, party: Party, in_rate: int) -> None:
         framer = PartyFramer(party, in_rate)
@@ -138,8 +151,15 @@ class CallBridge:
             raise ValueError(f"{party} at {in_rate} Hz on a {self.rate} Hz call")
         self.framers[party] = framer
 
+    def watch(self, *, shared: bool = False) -> None:
+        """Look at each party's audio from now on; `shared`: one stream carries all."""
+        self.health = ForkHealth(self.sink, self.call_id, self.rate, tuple(self.framers),
+                                 shared=shared)
+        self.health.start(lambda: self._paused)
+
     def push(self, party: Party, pcm: np.ndarray, *, at: float | None = None) -> None:
-        """Feed `pcm` of `party`; `at` is the call time the platform says it starts at."""
+        """Feed `pcm` of `party`, one media message's worth; `at` is the call time the
+        platform says it starts at."""
         if self.paused or self.ended:
             return
         framer = self.framers[party]
@@ -148,11 +168,22 @@ class CallBridge:
             raise ProtocolError("audio arrives faster than real time", 1008)
         frames = framer.pad_to(at, now) if at is not None else []
         for frame in frames + framer.push(pcm, now):
+            if self.health is not None:
+                self.health.frame(party, frame.pcm)
             self.sink.feed(self.call_id, frame)
+        if self.health is not None:
+            self.health.message(party)
+
+    def lose(self, party: str, n: int) -> None:
+        """The platform says `n` of `party`'s messages (or frames) went missing."""
+        if self.health is not None and not self.ended:
+            self.health.lost(party, n)
 
     def end(self, reason: str) -> None:
         if not self.ended:
             self.ended = True
+            if self.health is not None:
+                self.health.end()  # each party's final report, before the call ends
             self.sink.end_call(self.call_id, reason)
 
 

@@ -85,6 +85,7 @@ def _start(src: ForkSource, ctx: ForkContext, msg: dict[str, Any]) -> tuple[Call
                         max_ahead=ctx.params.max_ahead)
     for role in roles.values():
         bridge.add_party(role, 8000)  # type: ignore[arg-type]
+    bridge.watch()
     return bridge, sid, roles
 
 
@@ -100,6 +101,7 @@ async def serve_connection(ws: Any, src: ForkSource, ctx: ForkContext) -> None:
     bridge, sid, roles = _start(src, ctx, msg)
     ctx.live.add(bridge.call_id)
     seq, reason = 1, "hangup"
+    chunks: dict[str, int] = {}  # track -> its last media chunk number
     try:
         while True:
             msg = parse_json(await receive(ws, limit), "a message")
@@ -109,7 +111,7 @@ async def serve_connection(ws: Any, src: ForkSource, ctx: ForkContext) -> None:
                 raise ProtocolError("streamSid differs from the start message's", 1008)
             event = msg.get("event")
             if event == "media":
-                _media(bridge, roles, msg.get("media"))
+                _media(bridge, roles, msg.get("media"), chunks)
             elif event in ("mark", "dtmf"):
                 continue  # mark echoes our own labels; DTMF digits are not analysed
             elif event == "stop":
@@ -128,7 +130,8 @@ async def serve_connection(ws: Any, src: ForkSource, ctx: ForkContext) -> None:
         bridge.end(reason)
 
 
-def _media(bridge: CallBridge, roles: dict[str, str], media: Any) -> None:
+def _media(bridge: CallBridge, roles: dict[str, str], media: Any,
+           chunks: dict[str, int]) -> None:
     from assist.taps.fork.framing import ulaw_decode
 
     if not isinstance(media, dict) or not isinstance(media.get("payload"), str):
@@ -143,5 +146,12 @@ def _media(bridge: CallBridge, roles: dict[str, str], media: Any) -> None:
     except (binascii.Error, ValueError):
         raise ProtocolError("media payload is not base64 or timestamp not a number", 1007
                             ) from None
+    chunk = str(media.get("chunk", ""))
+    if chunk.isascii() and chunk.isdigit() and len(chunk) < 12:
+        # Each track numbers its chunks from 1: a gap is media Twilio never sent us.
+        n, last = int(chunk), chunks.get(track, 0)
+        if n > last:
+            bridge.lose(role, n - last - 1)
+            chunks[track] = n
     lead = max(f.t for f in bridge.framers.values())  # never pad past the other party
     bridge.push(role, ulaw_decode(data), at=min(at, lead) if at > 0 else None)  # type: ignore[arg-type]
