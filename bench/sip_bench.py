@@ -140,6 +140,9 @@ def _child(calls: int, seconds: float) -> dict[str, Any]:
             else:
                 got.append((call_id, frame.party, seq, now))
 
+        def audio_health(self, call_id, party, evidence):
+            pass
+
         def end_call(self, call_id, reason="hangup"):
             pass
 

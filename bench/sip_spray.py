@@ -113,6 +113,9 @@ class _Watch:
         self.frames[call_id][frame.party].append(frame.pcm)
         self.hub.feed(call_id, frame)
 
+    def audio_health(self, call_id: str, party: str | None, evidence: dict[str, Any]) -> None:
+        self.hub.audio_health(call_id, party, evidence)
+
     def end_call(self, call_id: str, reason: str = "hangup") -> None:
         self.ended[call_id] = reason
         self.hub.end_call(call_id, reason)
@@ -223,6 +226,9 @@ def _child(seeds: list[int], per_seed: int) -> dict[str, Any]:
                                   for p, hz in (("customer", TONES[0]), ("agent", TONES[1]))},
             "ended": [watch.ended.get(c) for c in new],
         })  # fmt: skip
+        for c in new:  # this bench's own recording is not the tap's memory
+            watch.frames.pop(c, None)
+        out["per_seed"][-1]["rss_kb"] = _rss_kb()
     out["analysis_deaths"] = sum(1 for r in deaths.ends if r == "error")
     out["endpoint_alive"] = server.alive()
     out["rss_kb"] = {"after_first_calls": rss0, "end": _rss_kb()}

@@ -188,8 +188,12 @@ class Taps:
         self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
 
     def _raise(self, tap_id: str, report: Report) -> None:
-        """An `audio.health` event: the hub's, or through the hop to the analysis process."""
-        self.sink.audio_health(tap_id, report.party, report.evidence())
+        """An `audio.health` event: the hub's, or through the hop to the analysis process.
+        A report that fails is logged; it never keeps the call from ending."""
+        try:
+            self.sink.audio_health(tap_id, report.party, report.evidence())
+        except Exception:
+            log.exception("call %s: audio report not delivered", tap_id)
 
     def _loop_end(self, tap_id: str, reason: str) -> None:
         if tap_id in self._live:
