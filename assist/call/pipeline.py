@@ -61,7 +61,10 @@ class PartyPipeline:
         self._nuclei = params.nuclei
         # Frames wait with only their level computed until a summary reads them: most
         # frames before talk starts (all but the onset's) and the hangover after a
-        # spurt's last voiced frame never are.
+        # spurt's last voiced frame never are.  A voiced frame in a spurt is always
+        # read, so it is computed as it comes: the cost stays spread over the frames
+        # rather than falling on the frame that ends a 2 s chunk (with many calls in
+        # one process, those bursts made other calls' frames late).
         self._recent: deque[tuple[float, PendingFrame]] = deque(maxlen=64)
         self._spurt: list[tuple[float, PendingFrame]] = []
         self._chunk_start = 0.0
@@ -77,6 +80,8 @@ class PartyPipeline:
             if change is not None and change.end is None:
                 self._spurt = [(ft, ff) for ft, ff in self._recent if ft >= change.start]
                 self._chunk_start = change.start
+            if voiced:
+                f.features()
             self._spurt.append((t, f))
         else:
             self._recent.append((t, f))
