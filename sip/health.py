@@ -84,6 +84,7 @@ class StreamHealth:
         self.loss: int | None = None
         self._mark = (0, 0.0, 0)  # samples, energy, packets at the last look
         self.last_rtp = 0.0  # stream seconds when its packet count last grew
+        self.waiting = False  # joined late: its first look is its own, CHECK_AFTER later
 
     def add(self, pcm: np.ndarray) -> None:
         self.frames += 1
@@ -135,6 +136,7 @@ class CallHealth:
     def __init__(self, call_id: str, rate: int, parties: tuple[str, ...],
                  medium: Medium = RTP, shared: bool = False) -> None:
         self.call_id = call_id
+        self.rate = rate
         self.medium = medium
         self.streams = {p: StreamHealth(rate, shared) for p in parties}
         self.faulty: dict[str, str] = {}  # party -> the problem reported
@@ -167,18 +169,10 @@ class CallHealth:
         self.checked = True
         m = self.medium
         for party, s in self.streams.items():
+            if s.waiting:
+                continue
             if first:
-                problem = self._name(s.problem())
-                if problem == m.missing:
-                    why = m.nothing if s.packets is not None and s.packets <= 0 else m.zeros
-                    out.append(self._report(party, problem, f"no audio from the {party} stream "
-                                            f"{CHECK_AFTER:.0f} s after {m.start} "
-                                            f"({why})"))  # fmt: skip
-                elif problem == "silent":
-                    out.append(self._report(party, problem, f"the {party} stream is silent "
-                               f"({s.dbfs:.0f} dBFS over {s.seconds:.1f} s)"))  # fmt: skip
-                if problem != "ok":
-                    self.faulty[party] = problem
+                out += self._first(party, s)
             elif party in self.faulty and s.problem(since_mark=True) == "ok":
                 was = self.faulty.pop(party)
                 out.append(self._report(party, "recovered", f"the {party} stream has audio "
@@ -192,12 +186,48 @@ class CallHealth:
                                         f"{at:.0f} s: no audio for {CHECK_AFTER:.0f} s "
                                         f"({why})"))  # fmt: skip
             s.mark()
-        if first and len(self.streams) == 2 and not out and self._same():
+        if (first and len(self.streams) == 2 and not out
+                and not any(s.waiting for s in self.streams.values()) and self._same()):
             self.faulty[""] = "identical"
             first_party = next(iter(self.streams))
             r = self._report(first_party, "identical",
                              "both streams carry the same audio (one leg sent twice?)")
             out.append(Report(None, r.problem, r.seconds, r.level_db, r.detail, r.packets, r.loss))
+        return out
+
+    def _first(self, party: str, s: StreamHealth, start: str | None = None) -> list[Report]:
+        """A stream's first look: no audio, or silent, or nothing to say."""
+        m = self.medium
+        problem = self._name(s.problem())
+        out = []
+        if problem == m.missing:
+            why = m.nothing if s.packets is not None and s.packets <= 0 else m.zeros
+            out.append(self._report(party, problem, f"no audio from the {party} stream "
+                                    f"{CHECK_AFTER:.0f} s after {start or m.start} "
+                                    f"({why})"))  # fmt: skip
+        elif problem == "silent":
+            out.append(self._report(party, problem, f"the {party} stream is silent "
+                       f"({s.dbfs:.0f} dBFS over {s.seconds:.1f} s)"))  # fmt: skip
+        if problem != "ok":
+            self.faulty[party] = problem
+        return out
+
+    def join(self, party: str) -> None:
+        """A stream that comes after the call started (a forked call's late leg): looked
+        at with the others only once `late()` has given it its own first look."""
+        if party not in self.streams:
+            stream = StreamHealth(self.rate)
+            stream.waiting = True
+            self.streams[party] = stream
+
+    def late(self, party: str) -> list[Report]:
+        """The first look at a stream that joined late, CHECK_AFTER after it joined."""
+        s = self.streams.get(party)
+        if s is None or not s.waiting:
+            return []
+        s.waiting = False
+        out = self._first(party, s, "its leg joined")
+        s.mark()
         return out
 
     def skip(self) -> None:
@@ -221,8 +251,8 @@ class CallHealth:
         """Each stream's end-of-call figures, with its state then."""
         out = []
         for party, s in self.streams.items():
-            problem = self.faulty.get(party) or (self._name(s.problem()) if not self.checked
-                                                 else "ok")
+            unlooked = not self.checked or s.waiting
+            problem = self.faulty.get(party) or (self._name(s.problem()) if unlooked else "ok")
             out.append(self._report(party, problem, f"{party} {s.figures(self.medium.unit)}",
                                     final=True))
         return out

@@ -150,6 +150,7 @@ class Taps:
             for port in call.ports.values():
                 port.begin(joined, int(elapsed * self.rate) // frame * frame)
             log.info("call %s: %s leg joined late", joined, action.role)
+            self.loop.call_soon_threadsafe(self._loop_join, joined, action.role)
         else:
             ended = self._pair_tap.pop(pair, None)
             if ended is not None:
@@ -170,6 +171,20 @@ class Taps:
         self.sink.start_call(tap_id, agent=agent, rate=self.rate, language=language,
                              source="sip", meta=meta)  # fmt: skip
         self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
+
+    def _loop_join(self, tap_id: str, party: str) -> None:
+        health = self._health.get(tap_id)
+        if health is not None and tap_id in self._live:
+            health.join(party)
+            self.loop.call_later(CHECK_AFTER, self._check_late, tap_id, party)
+
+    def _check_late(self, tap_id: str, party: str) -> None:
+        health = self._health.get(tap_id)
+        if health is None or tap_id not in self._live:
+            return
+        for report in health.late(party):
+            log.warning("call %s audio: %s", tap_id, report.detail)
+            self._raise(tap_id, report)
 
     def _loop_rtp(self, tap_id: str, counts: dict[str, tuple[int, int]]) -> None:
         health = self._health.get(tap_id)

@@ -122,3 +122,34 @@ def test_a_copy_whose_jitter_buffer_dropped_a_frame_is_still_the_same_audio():
     leg = tone(440, 5.2)
     dropped = np.concatenate([leg[:16000], leg[16160:]])[:40000]  # 20 ms lost at 2 s
     assert same_audio(leg[:40000], dropped, 8000)
+
+
+def test_a_leg_that_joins_late_gets_its_own_first_look():
+    h = CallHealth("c1", 8000, ("customer",))
+    play(h, "customer", tone(440, 5.0))
+    h.counts({"customer": (250, 0)})
+    h.join("agent")  # a forked call's agent leg, after pair_timeout
+    play(h, "agent", np.zeros(2 * 8000, np.int16))
+    h.counts({"customer": (250, 0), "agent": (0, 0)})
+    assert h.check() == []  # the call's first look leaves the new leg alone
+    play(h, "agent", np.zeros(3 * 8000, np.int16))
+    (missing,) = h.late("agent")
+    assert (missing.party, missing.problem) == ("agent", "no_rtp")
+    assert missing.detail == ("no audio from the agent stream 5 s after its leg joined "
+                              "(no RTP reached it)")
+    assert h.late("agent") == []  # once
+    play(h, "agent", tone(1000, 5.0))
+    play(h, "customer", tone(440, 5.0))
+    h.counts({"customer": (500, 0), "agent": (250, 0)})
+    (back,) = h.check()
+    assert (back.party, back.problem) == ("agent", "recovered")
+    assert {r.party: r.problem for r in h.final()} == {"customer": "ok", "agent": "ok"}
+
+
+def test_a_late_leg_the_call_ended_before_looking_at_is_judged_at_the_end():
+    h = CallHealth("c1", 8000, ("customer",))
+    play(h, "customer", tone(440, 5.0))
+    assert h.check() == []
+    h.join("agent")
+    play(h, "agent", np.full(8000, 3, np.int16))  # a second of near silence, then hang-up
+    assert {r.party: r.problem for r in h.final()} == {"customer": "ok", "agent": "silent"}

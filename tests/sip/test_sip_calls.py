@@ -190,3 +190,27 @@ def test_fifth_concurrent_call_is_refused_busy(tap, tmp_path, caplog):
     assert re.search(r"refused INVITE from 127\.0\.0\.1:\d+ \(trunk -\): 486 all 4 call slots"
                      r" of this process are in use \(4 tapped", caplog.text)
     assert tap.idle()
+
+
+def test_a_forked_leg_that_joins_late_has_its_audio_checked(tap, tmp_path):
+    before = len(tap.sink.order)
+    first = forked_leg(tap, tmp_path / "customer", "customer", CUSTOMER_HZ, "conv-77",
+                       seconds=11.0, duration_ms=11500, background=True)  # fmt: skip
+    try:
+        # pair_timeout (2 s) passes with one leg: the call starts with the customer alone
+        assert wait_until(lambda: len(tap.sink.new_calls(before)) == 1, 40)
+        (call,) = tap.sink.new_calls(before)
+        assert call.meta["legs"] == ["customer"]
+        late = forked_leg(tap, tmp_path / "agent", "agent", 0.0, "conv-77", seconds=8.0,
+                          duration_ms=8500)  # a muted agent leg: RTP of digital silence
+        assert late.returncode == 0, late.stderr[-2000:]
+        _, err = first.communicate(timeout=40)
+        assert first.returncode == 0, err[-2000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert wait_until(lambda: call.ended == "hangup")
+    reports = {(party, e["problem"], e["final"]) for party, e in call.health}
+    assert ("agent", "silent", False) in reports  # looked at 5 s after it joined
+    assert ("agent", "silent", True) in reports and ("customer", "ok", True) in reports
+    assert_party_audio(call, "customer", CUSTOMER_HZ)
