@@ -140,6 +140,25 @@ def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
             return port
 
 
+def media_port() -> int:
+    """A base for sipp's -mp: sipp binds it and the next three (audio RTP and RTCP, video
+    RTP and RTCP) and exits if any is taken, so all four must be free, on any address."""
+    while True:
+        base = free_port(even=True)
+        socks = []
+        try:
+            for port in range(base, base + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+
+
 def wait_until(pred, timeout: float = 10.0, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -171,7 +190,7 @@ def run_sipp(tap: Tap, scenario: str, workdir: Path, *, ip: str = "127.0.0.1",
         write_pcap(workdir / "audio.pcap", [(0, np.zeros(1600, np.int16))])
     keys = {"pad": "<!-- -->", **(keys or {})}
     cmd = ["sipp", "-sf", str(SCENARIOS / scenario), "-m", str(calls), "-l", str(calls),
-           "-r", "50", "-i", ip, "-p", str(free_port()), "-mp", str(free_port(even=True)),
+           "-r", "50", "-i", ip, "-p", str(free_port()), "-mp", str(media_port()),
            "-d", str(duration_ms), "-t", transport, "-nostdin", "-timeout", f"{int(timeout)}s",
            "-timeout_error", "-trace_msg", "-message_file", str(workdir / "messages.log"),
            "-trace_err", "-error_file", str(workdir / "errors.log")]  # fmt: skip
