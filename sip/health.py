@@ -19,7 +19,9 @@ gets a `final` report: its figures and its state then.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,21 @@ class Report:
         return {"problem": self.problem, "seconds": self.seconds, "level_db": self.level_db,
                 "detail": self.detail, "final": self.final, "packets": self.packets,
                 "loss": self.loss}  # fmt: skip
+
+
+def announce(log: logging.Logger, call_id: str, reports: Iterable[Report],
+             send: Callable[[Report], None], *, logged: bool = True) -> None:  # fmt: skip
+    """Log each report (a recovery at INFO, a fault at WARNING) and send it as an
+    `audio.health` event.  A send that fails is logged: it never keeps the call's later
+    reports, or its end, from happening."""
+    for report in reports:
+        if logged:
+            level = logging.INFO if report.problem == "recovered" else logging.WARNING
+            log.log(level, "call %s audio: %s", call_id, report.detail)
+        try:
+            send(report)
+        except Exception:
+            log.exception("call %s: audio report not delivered", call_id)
 
 
 def _dbfs(energy: float, samples: int) -> float:

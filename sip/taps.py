@@ -18,7 +18,7 @@ import numpy as np
 
 from assist.frames import FRAME_MS, CallSink, Frame, samples_per_frame
 from sip.forked import End, Join, Pairer, Start
-from sip.health import CHECK_AFTER, CallHealth, Report
+from sip.health import CHECK_AFTER, CallHealth, Report, announce
 from sip.siprec import mask
 from sip.trunks import Trunk
 
@@ -182,9 +182,7 @@ class Taps:
         health = self._health.get(tap_id)
         if health is None or tap_id not in self._live:
             return
-        for report in health.late(party):
-            log.warning("call %s audio: %s", tap_id, report.detail)
-            self._raise(tap_id, report)
+        announce(log, tap_id, health.late(party), lambda r: self._raise(tap_id, r))
 
     def _loop_rtp(self, tap_id: str, counts: dict[str, tuple[int, int]]) -> None:
         health = self._health.get(tap_id)
@@ -195,20 +193,13 @@ class Taps:
         health = self._health.get(tap_id)
         if health is None or tap_id not in self._live:
             return
-        for report in health.check():
-            level = logging.INFO if report.problem == "recovered" else logging.WARNING
-            log.log(level, "call %s audio: %s", tap_id, report.detail)
-            self._raise(tap_id, report)
+        announce(log, tap_id, health.check(), lambda r: self._raise(tap_id, r))
         # Look again: for a faulty stream's audio coming back, a healthy one's stopping.
         self.loop.call_later(CHECK_AFTER, self._check_health, tap_id)
 
     def _raise(self, tap_id: str, report: Report) -> None:
-        """An `audio.health` event: the hub's, or through the hop to the analysis process.
-        A report that fails is logged; it never keeps the call from ending."""
-        try:
-            self.sink.audio_health(tap_id, report.party, report.evidence())
-        except Exception:
-            log.exception("call %s: audio report not delivered", tap_id)
+        """An `audio.health` event: the hub's, or through the hop to the analysis process."""
+        self.sink.audio_health(tap_id, report.party, report.evidence())
 
     def _loop_end(self, tap_id: str, reason: str) -> None:
         if tap_id in self._live:
@@ -216,8 +207,8 @@ class Taps:
             health = self._health.pop(tap_id, None)
             if health is not None:
                 log.info("call %s audio: %s", tap_id, health.summary())
-                for report in health.final():
-                    self._raise(tap_id, report)
+                announce(log, tap_id, health.final(), lambda r: self._raise(tap_id, r),
+                         logged=False)  # fmt: skip
             self.sink.end_call(tap_id, reason)
 
     def deliver(self, tap_id: str, party: str, data: bytes, start: int, arrival: float) -> None:

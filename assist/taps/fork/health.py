@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sip.health import CHECK_AFTER, CallHealth, Medium, Report
+from sip.health import CHECK_AFTER, CallHealth, Medium, Report, announce
 
 log = logging.getLogger(__name__)
 FORK = Medium(missing="no_audio", nothing="no media for it reached the fork",
@@ -73,10 +73,7 @@ class ForkHealth:
             self.held = self._paused()
             self.health.skip()
             return
-        for report in self.health.check():
-            level = logging.INFO if report.problem == "recovered" else logging.WARNING
-            log.log(level, "call %s audio: %s", self.call_id, report.detail)
-            self._raise(report)
+        announce(log, self.call_id, self.health.check(), self._raise)
 
     def end(self) -> None:
         """Stop looking; each party's final report."""
@@ -84,8 +81,7 @@ class ForkHealth:
             self._timer.cancel()
             self._timer = None
         log.info("call %s audio: %s", self.call_id, self.health.summary())
-        for report in self.health.final():
-            self._raise(report)
+        announce(log, self.call_id, self.health.final(), self._raise, logged=False)
 
     def _raise(self, report: Report) -> None:
         self.sink.audio_health(self.call_id, report.party, report.evidence())
