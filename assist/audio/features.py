@@ -65,6 +65,11 @@ class PendingFrame:
             self._prev = self._cur = _EMPTY  # the window is not needed again
         return f
 
+    def power_offset_db(self) -> float:
+        """What a band power's dB (`envelope`) reads above the dBFS of the same power
+        spread over the whole frame."""
+        return self._analyzer.power_offset_db
+
 
 _EMPTY = np.zeros(0)
 
@@ -85,6 +90,11 @@ class FrameAnalyzer:
         win_len = 2 * frame_len
         self._nfft = 1 << (2 * win_len - 1).bit_length()
         self._window = np.hanning(win_len).astype(np.float64)
+        # Parseval: a frame's mean square m (int16 scale) sums to m * nfft / 2 * sum(w^2)
+        # over the half spectrum's powers.
+        self.power_offset_db = 10.0 * float(np.log10(
+            self._nfft / 2 * float(np.dot(self._window, self._window)))) + 20.0 * float(
+            np.log10(32768.0))
         wspec = np.fft.rfft(self._window, self._nfft)
         rw = np.fft.irfft(wspec * np.conj(wspec), self._nfft)[:win_len]
         self._rw = rw / rw[0]

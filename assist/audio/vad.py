@@ -7,15 +7,13 @@ Rules:
   and is dated from the first of them;
 - talk ends after `hangover` seconds without a voiced frame, dated from the
   end of the last voiced frame, so short pauses inside a phrase stay inside it;
-- a frame at least `bleed_db` below the other party's loudest frame of the
-  last `bleed_window` seconds is that party's bleed (echo, sidetone, a mixed
-  leg carries the other side at -20 to -30 dB), never voiced.
+- a frame that is the other party's bleed (echo, sidetone, a mixed leg carries
+  the other side at -20 to -30 dB) is never voiced: `assist/audio/bleed.py`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +39,9 @@ class VadParams:
     # separate legs are rarely 15 dB apart.  The window covers echo delays.
     bleed_db: float = number(15.0, 0.0, 60.0, "dB (0 turns the gate off)")
     bleed_window: float = number(0.2, 0.0, 1.0, "s")
+    # A frame the level calls bleed is speech when what the other party's audio does
+    # not explain of it stands this far over the line's noise (assist/audio/bleed.py).
+    bleed_match_db: float = number(14.0, 0.0, 60.0, "dB (0: the level alone decides)")
 
     def __post_init__(self) -> None:
         check_fields(self, "vad")
@@ -67,34 +68,6 @@ class VoiceDetector:
         if mean_square < self._floor_ms:
             return False
         return self._vad.is_speech(pcm.tobytes(), self._rate)
-
-
-class BleedGate:
-    """Which frames of each party are only the other party leaking in; fed each frame's
-    level in call order, pure."""
-
-    def __init__(self, params: VadParams, frame_s: float) -> None:
-        self._db = params.bleed_db
-        self._keep = max(1, round(params.bleed_window / frame_s) + 1)
-        self._recent: dict[str, deque[float]] = {}
-
-    def is_bleed(self, party: str, level_db: float) -> bool:
-        """Record this frame of `party`; True when it is bleed of the other party."""
-        mine = self._recent.get(party)
-        if mine is None:
-            mine = self._recent[party] = deque(maxlen=self._keep)
-        mine.append(level_db)
-        if self._db <= 0:
-            return False
-        # The other parties' loudest recent frame, in a plain loop: a generator and a
-        # new deque per frame cost more than the comparison.
-        top: float | None = None
-        for p, d in self._recent.items():
-            if p != party and d:
-                m = max(d)
-                if top is None or m > top:
-                    top = m
-        return top is not None and level_db < top - self._db
 
 
 class TalkTracker:

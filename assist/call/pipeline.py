@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assist.audio.bleed import BleedGate
 from assist.audio.features import FrameAnalyzer, FrameFeatures, PendingFrame
 from assist.audio.prosody import NucleiParams, SpurtFeatures, summarise
-from assist.audio.vad import BleedGate, TalkTracker, Transition, VadParams, VoiceDetector
+from assist.audio.vad import TalkTracker, Transition, VadParams, VoiceDetector
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
 from assist.detectors.pace import PaceParams
@@ -72,7 +73,7 @@ class PartyPipeline:
     def feed(self, t: float, pcm: np.ndarray) -> Step:
         f = self._features.level(pcm)
         voiced = self._vad.is_voiced(pcm, f.mean_square)
-        if self._gate is not None and self._gate.is_bleed(self.party, f.level_db):
+        if self._gate is not None and self._gate.is_bleed(self.party, t, f, voiced):
             voiced = False
         step = Step(self.talk.feed(t, voiced), voiced)
         change = step.change

@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from assist.audio.bleed import BleedGate
 from assist.audio.prosody import SpurtFeatures
-from assist.audio.vad import BleedGate
 from assist.call.pipeline import FRAME_S, LoopParams, PartyPipeline, Step
 from assist.detectors.anger import AngerDetector
 from assist.detectors.interruption import InterruptionDetector
