@@ -16,9 +16,12 @@ recogniser carries that count and the borrower subtracts it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 IDLE_S = 300.0  # a recogniser nobody borrowed for this long is freed
 
@@ -50,13 +53,17 @@ class RecognizerPool:
             if self._idle:
                 return self._idle.pop()
             self.created += 1
+            held = self.lent
         try:
-            return Lent(self._new())
+            lent = Lent(self._new())
         except BaseException:
             with self._lock:
                 self.lent -= 1
                 self.created -= 1
             raise
+        log.info("speech recognisers at %d Hz: %d decoding at once, a new one made",
+                 self._rate, held)
+        return lent
 
     def release(self, lent: Lent) -> None:
         """Give back a recogniser whose segment ended with `FinalResult`."""
