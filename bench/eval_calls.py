@@ -53,6 +53,7 @@ TEMPOS = (0.8, 1.0, 1.25)
 MIN_CUT = 1.0  # overlaps this long or longer must be flagged
 GREY = 0.8  # overlaps from here to MIN_CUT may go either way (VAD dating)
 SETTLE = 0.35  # talk end is known one hangover (0.3 s) after the last voiced frame
+FRAME = 0.02  # the product's frame
 
 
 def to_8k(pcm: np.ndarray, rate: int) -> np.ndarray:
@@ -150,17 +151,44 @@ class Call:
     sentences: list[Sentence] = field(default_factory=list)
     overlaps: list[tuple[float, float]] = field(default_factory=list)  # agent start, turn end
     backchannels: list[tuple[float, float]] = field(default_factory=list)
-    quiet: list[tuple[float, float]] = field(default_factory=list)  # customer pauses
     calm: bool = True
 
+    # Per 20 ms frame of each party's clean source (before bleed and noise): voiced by
+    # the product's own VAD.  The decision point is dated on these, the grid the VAD
+    # sees, rather than on the clips' 30 ms speech frames.
+    voiced: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def onset(self, a0: float) -> float:
+        """The agent's first voiced 20 ms frame of the overlap that starts at a0 (the
+        clip's speech start, on its 30 ms grid)."""
+        v = self.voiced["agent"]
+        k0 = max(0, int((a0 - 0.05) / FRAME))
+        for k in range(k0, min(len(v), k0 + 10)):
+            if v[k]:
+                return k * FRAME
+        return a0
+
     def decision(self, a0: float) -> float:
-        """When an overlap that began at a0 reaches MIN_CUT with both talking: at
-        a0 + MIN_CUT, or when the customer comes back if that falls in their pause."""
-        x = a0 + MIN_CUT
-        for q0, q1 in self.quiet:
-            if q0 <= x < q1:
-                return q1
-        return x
+        """When the overlap that began at a0 reaches MIN_CUT by the rule the detector
+        documents (docs/detectors.md): from the agent's onset to the earlier of the two
+        parties' ends, a party's end being their last voiced frame's, or now while
+        their pause is shorter than the VAD's hangover (inside their talk).  Dated on the
+        clean sources' 20 ms frames."""
+        from assist.audio.vad import VadParams
+
+        hold = VadParams().hangover
+        onset = self.onset(a0)
+        last = {p: -1.0 for p in self.voiced}
+        n = min(len(v) for v in self.voiced.values())
+        for k in range(int(onset / FRAME), n):
+            t = (k + 1) * FRAME
+            for p, v in self.voiced.items():
+                if v[k]:
+                    last[p] = t
+            ends = [t if t - e < hold - 1e-9 else e for e in last.values()]
+            if min(ends) - onset >= MIN_CUT - 1e-9:
+                return t
+        return onset + MIN_CUT
 
     @property
     def dur(self) -> float:
@@ -190,6 +218,7 @@ class Builder:
                 y[i:i + len(x)] += x[: n - i]
             tracks.append(y)
         c, a = tracks
+        voiced = {p: clean_voicing(y) for p, y in (("customer", c), ("agent", a))}
         g = 10 ** (BLEED_DB / 20)
         delay = 0 if self.rng.random() < 0.5 else int(self.rng.uniform(0.06, 0.15) * RATE)
         c2 = c + g * np.roll(a, delay)
@@ -200,7 +229,20 @@ class Builder:
             hum = (32768 * 10 ** ((NOISE_DBFS - 6) / 20)
                    * np.sin(2 * np.pi * 50 * np.arange(n) / RATE))
             out.append(np.clip(np.rint(y + noise + hum), -32768, 32767).astype(np.int16))
-        return Call(name, speaker, out[0], out[1])
+        return Call(name, speaker, out[0], out[1], voiced=voiced)
+
+
+def clean_voicing(y: np.ndarray) -> np.ndarray:
+    """Per 20 ms frame of a clean track: voiced by the product's VAD (webrtcvad and its
+    level floor), with no bleed or line noise to gate."""
+    from assist.audio.vad import VadParams, VoiceDetector
+
+    vad = VoiceDetector(RATE, VadParams())
+    n = int(FRAME * RATE)
+    pcm = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+    frames = [pcm[i:i + n] for i in range(0, len(pcm) - n + 1, n)]
+    return np.array([vad.is_voiced(f, float(np.mean(f.astype(np.float64) ** 2)))
+                     for f in frames], dtype=bool)
 
 
 def backchannel(fleurs: list[Clip], rng: np.random.Generator) -> np.ndarray:
@@ -225,7 +267,6 @@ def build_call(name: str, speaker: str, turns: list[list[tuple[Clip, str]]],
     sentences: list[Sentence] = []
     overlaps: list[tuple[float, float]] = []
     backs: list[tuple[float, float]] = []
-    quiet: list[tuple[float, float]] = []
     t = 0.5
     for turn in turns:
         # the customer's turn: sentences with 0.2-0.8 s pauses between their speech
@@ -240,9 +281,6 @@ def build_call(name: str, speaker: str, turns: list[list[tuple[Clip, str]]],
             at = t - clip.speech[0]
             b.put(b.cust, at, clip.pcm)
             s = Sentence(at + clip.speech[0], at + clip.speech[1], emo == "angry", emo)
-            if i:
-                quiet.append((sentences[-1].end, s.start))
-            quiet += [(at + g0, at + g1) for g0, g1 in clip.gaps]
             sentences.append(s)
             starts.append(s)
             # mid-word: inside speech, not in a gap
@@ -279,7 +317,6 @@ def build_call(name: str, speaker: str, turns: list[list[tuple[Clip, str]]],
         t = max(turn_end, a0 - reply.speech[0] + reply.speech[1]) + rng.uniform(0.4, 1.2)
     call = b.render(name, speaker)
     call.sentences, call.overlaps, call.backchannels = sentences, overlaps, backs
-    call.quiet = quiet
     call.calm = not any(s.angry for s in sentences)
     return call
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from audio import syllables
 
-from bench.eval_calls import RATE, Clip, build_call, run, stretch
+from bench.eval_calls import RATE, Call, Clip, build_call, run, stretch
 
 
 def test_without_the_development_data_the_benchmark_says_it_skipped(tmp_path: Path) -> None:
@@ -39,3 +40,30 @@ def test_a_built_call_puts_each_overlap_before_the_customers_turn_ends() -> None
         assert any(s.start <= end <= s.end + 1e-6 for s in call.sentences)
     assert [s.angry for s in call.sentences] == [False, True] * 6
     assert len(call.customer) == len(call.agent)
+
+
+def _voiced(seconds: float, *spans: tuple[float, float]) -> np.ndarray:
+    """Per 20 ms frame: voiced inside any of `spans`."""
+    t = np.arange(round(seconds / 0.02)) * 0.02
+    return np.array([any(a - 1e-9 <= x < b - 1e-9 for a, b in spans) for x in t])
+
+
+def _call(customer: np.ndarray, agent: np.ndarray) -> Call:
+    z = np.zeros(10, dtype=np.int16)
+    return Call("t", "s", z, z, voiced={"customer": customer, "agent": agent})
+
+
+def test_the_decision_point_is_the_detectors_rule_on_the_clean_20_ms_frames() -> None:
+    # The agent's onset at 1.0 (its clip's speech starts at 0.99 on the 30 ms grid).
+    agent = _voiced(4, (1.0, 4.0))
+    # Both talking 1 s into the overlap: then.
+    assert _call(_voiced(4, (0.0, 4.0)), agent).decision(0.99) == pytest.approx(2.0)
+    # The customer in a pause shorter than the VAD's hangover: still talking, then.
+    short = _voiced(4, (0.0, 1.84), (2.1, 4.0))
+    assert _call(short, agent).decision(0.99) == pytest.approx(2.0)
+    # A longer pause: when they go on (the end of their first voiced frame).
+    long = _voiced(4, (0.0, 1.6), (2.3, 4.0))
+    assert _call(long, agent).decision(0.99) == pytest.approx(2.32)
+    # The agent's own pause counts the same way.
+    paused = _voiced(4, (1.0, 1.5), (2.2, 4.0))
+    assert _call(_voiced(4, (0.0, 4.0)), paused).decision(0.99) == pytest.approx(2.22)

@@ -8,10 +8,17 @@ Rules:
 - the agent's talk that begins then is a candidate, dated from its onset;
 - the overlap runs from the agent's onset to the earlier of the two parties'
   last voiced frame ends: an agent who starts in the customer's pause is
-  talking over them once they go on.  One definition for the flag and for
-  its end;
-- it is an interruption once that overlap reaches `min_overlap`: longer than a
-  backchannel (嗯, 对, 好的 last 0.2-0.6 s);
+  talking over them once they go on.  One definition for the flag's evidence
+  and for its end;
+- it is an interruption once that overlap reaches `min_overlap` with a party
+  who is still talking counted to now: a pause shorter than the VAD's hangover
+  (0.3 s) is inside their talk, so a breath of either party at that moment does
+  not put the flag off; a longer pause does (a customer 0.3 s quiet may have
+  finished, and the agent answering them is no interruption), and the flag
+  comes when they go on.  The flag reports the overlap voiced so far, which is
+  then up to a hangover short of `min_overlap`;
+- `min_overlap` is longer than a backchannel (嗯, 对, 好的 are 0.2-0.6 s of
+  voicing: with the hangover, under 1.0 s);
 - the agent's own pauses shorter than `agent_gap` keep their talk one candidate
   (two backchannels a second apart stay two);
 - when the agent has stopped for `agent_gap`, or the customer's pause outgrows
@@ -85,8 +92,8 @@ class InterruptionDetector:
         if self._onset is not None and not self.holds_floor(t_end):
             out += self._close(t_end, "customer")  # the customer gave up the floor
         if self._onset is not None and not self._fired:
-            overlap = self._overlap()
-            if overlap >= self._p.min_overlap - 1e-9:
+            if self._talked(t_end) >= self._p.min_overlap - 1e-9:
+                overlap = self._overlap()
                 self._fired = True
                 out.append(Event("interruption", self._call_id, t_end, "agent",
                                  {"onset": round(self._onset or 0.0, 3),
@@ -110,6 +117,14 @@ class InterruptionDetector:
         if self._onset is None:
             return 0.0
         return max(0.0, min(self._voiced_end.values()) - self._onset)
+
+    def _talked(self, t: float) -> float:
+        """The overlap as the talk states see it at t: a party still talking (a pause
+        shorter than the VAD's hangover is inside their spurt) counts to t."""
+        if self._onset is None:
+            return 0.0
+        ends = [t if self._talking[p] else e for p, e in self._voiced_end.items()]
+        return max(0.0, min(ends) - self._onset)
 
     def _close(self, t_end: float, ended_by: Party) -> list[Event]:
         out = []
