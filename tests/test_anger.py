@@ -4,6 +4,7 @@ customer's own calm voice, in levels, without flicker."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,26 @@ def test_score_near_threshold_does_not_flicker(params) -> None:
         changes += det.feed(spurt(t, pitch=hz(at + (0.3 if k % 2 else -0.3))), t + 2.3)[1]
         t += 2.5
     assert len(changes) <= 1
+
+
+def test_a_strongly_angry_sentence_after_calm_is_angry_by_its_end(params) -> None:
+    # A calm start, then one 1 s piece at p 0.95: it rises over strong_attack (0.6 s)
+    # and is angry at once; at the plain attack (1.2 s) it would only be tense, and a
+    # piece under strong_above (p 0.8) still rises over the plain attack.
+    def after_calm(p: AngerParams, rise: float) -> list[str]:
+        det = AngerDetector("c1", p)
+        det.feed(spurt(0.0), 2.3)
+        return [e.evidence["level"] for e in det.feed(spurt(2.5, dur=1.0, pitch=hz(rise)),
+                                                      3.8)[1]]
+
+    assert after_calm(params, 6.0) == ["angry"]
+    assert after_calm(replace(params, strong_attack=params.attack), 6.0) == ["tense"]
+    assert after_calm(params, 3.0 + math.log(0.8 / 0.2)) == []
+
+
+def test_strong_evidence_never_rises_slower() -> None:
+    with pytest.raises(ConfigError, match="anger.strong_attack"):
+        AngerParams(attack=0.5, strong_attack=0.6)
 
 
 def test_lexical_cues_raise_the_score(params) -> None:
