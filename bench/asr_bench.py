@@ -247,7 +247,7 @@ def run(calls: int = 3, seconds: float = 60.0, model_path: str | None = None) ->
         raise SystemExit(reason)
     # Never drop, so both decode the very same audio; a machine too busy for real
     # time then shows in the latencies instead.
-    params = AsrParams(max_backlog=0.0)
+    params = AsrParams(max_backlog=0.0, shared=os.environ.get("ASR_SHARED", "1") == "1")
     clips = _clips()
     tracks = [{p: track(pcm, p) for p, pcm in build_call(11 + c, seconds, clips).items()}
               for c in range(calls)]

@@ -281,7 +281,7 @@ ROLE_ANALYSIS = """data_dir = "{data}"
 enabled = false
 [cluster]
 role = "analysis"
-name = "analysis1"
+name = "{name}"
 redis_url = "{redis}"
 analysis_socket = "{sock}"
 {asr}
@@ -413,9 +413,11 @@ def _wait_line(proc: subprocess.Popen[str], text: str, what: str, timeout: float
     raise RuntimeError(f"{what} did not start")
 
 
-def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[str, Any]:
-    """`calls` SIPREC calls through Kamailio, role-tap processes, one analysis process
-    (with the Korean model at `model` when given), Redis, the writer and PostgreSQL."""
+def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "",
+                analyses: int = 1) -> dict[str, Any]:
+    """`calls` SIPREC calls through Kamailio, role-tap processes, `analyses` analysis
+    processes (taps split between their sockets in turn; with the Korean model at
+    `model` when given), Redis, the writer and PostgreSQL."""
     import numpy as np
 
     from tests.cluster.postgresd import running
@@ -425,7 +427,7 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
     work = Path(tempfile.mkdtemp(prefix="cluster-roles-"))
     secret = work / "panel-secret"
     secret.write_text(os.urandom(32).hex())
-    sock = work / "an.sock"
+    socks = [work / f"an{k}.sock" for k in range(analyses)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs: list[subprocess.Popen[str]] = []
     started: list[subprocess.Popen[Any]] = []
@@ -447,17 +449,22 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
             w = spawn([sys.executable, "-m", "assist", "--config", str(work / "writer.toml"),
                        "run"], "writer.log")
             _wait_line(w, "assist writer", "the writer")
-            (work / "analysis.toml").write_text(ROLE_ANALYSIS.format(
-                data=work / "analysis", redis=redis.url, sock=sock, asr=asr))
-            an = spawn([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench", "--analysis",
-                        str(work / "analysis.toml")], "analysis.log", stdin=subprocess.PIPE)
-            _wait_line(an, "ready", "the analysis process", 300)
+            ans = []
+            for k, sock in enumerate(socks):
+                (work / f"analysis{k}.toml").write_text(ROLE_ANALYSIS.format(
+                    data=work / f"analysis{k}", redis=redis.url, sock=sock, asr=asr,
+                    name=f"analysis-{k}"))
+                ans.append(spawn([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench",
+                                  "--analysis", str(work / f"analysis{k}.toml")],
+                                 f"analysis{k}.log", stdin=subprocess.PIPE))
+            for an in ans:
+                _wait_line(an, "ready", "an analysis process", 300)
             ports, taps = [], []
             for i in range(n_taps):
                 port = _free_port()
                 ports.append(port)
                 cfg = work / f"tap{i}.toml"
-                role = f'role = "tap"\nanalysis_socket = "{sock}"'
+                role = f'role = "tap"\nanalysis_socket = "{socks[i % analyses]}"'
                 cfg.write_text(TAP_CONFIG.format(data=work / f"tap{i}", secret=secret, port=port,
                                                  rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}",
                                                  sbc=SBC, cluster=role, language=lang))
@@ -467,9 +474,10 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
             for t in taps:
                 _wait_line(t, "waiting for calls", "a tap")
             sniffer, sipp, packets = _calls(work, ports, calls, seconds, env, started)
-            assert an.stdin is not None
-            an.stdin.write("hold\n")
-            an.stdin.flush()
+            for an in ans:
+                assert an.stdin is not None
+                an.stdin.write("hold\n")
+                an.stdin.flush()
             cpu0 = {p.pid: _cpu_s(p.pid) for p in procs}
             t0 = time.monotonic()
             sipp.wait(timeout=seconds + 60)
@@ -479,11 +487,13 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
             end = time.monotonic() + 60
             while _pg_intact(pg)[3] < calls and time.monotonic() < end:
                 time.sleep(0.5)  # every call.ended through Redis into PostgreSQL
-            an.stdin.write("stop\n")
-            an.stdin.flush()
-            assert an.stdout is not None
-            result = json.loads(an.stdout.read().strip().splitlines()[-1])
-            an.wait(30)
+            results = []
+            for an in ans:
+                assert an.stdin is not None and an.stdout is not None
+                an.stdin.write("stop\n")
+                an.stdin.flush()
+                results.append(json.loads(an.stdout.read().strip().splitlines()[-1]))
+                an.wait(30)
             intact = _pg_intact(pg)
             tap_results = []
             for t in taps:
@@ -502,8 +512,8 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
                 p.kill()
         _stop(started)
         redis.stop()
-    out = _latency([result], arrivals, packets)
-    hold = result["hold"]
+    out = _latency(results, arrivals, packets)
+    hold = max(r["hold"] for r in results)
 
     def after_hold(samples: list[list[float]]) -> Any:
         got = np.array([ms for when, ms in samples if when >= hold])
@@ -511,7 +521,7 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
 
     tap_handoff = after_hold([x for r in tap_results for x in r["handoff"]])
     tap_lag = after_hold([x for r in tap_results for x in r["loop_lag"]])
-    an_lag = after_hold(result["loop_lag"])
+    an_lag = after_hold([x for r in results for x in r["loop_lag"]])
     out.update({
         # where the media thread -> hub time goes, calls up (p99, max): to the tap's loop,
         # and how late each process's loop ran a 10 ms timer
@@ -521,15 +531,16 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "") -> dict[s
                             round(float(tap_lag.max()), 1)],
         "analysis_loop_lag_ms": [round(float(np.percentile(an_lag, 99)), 1),
                                  round(float(an_lag.max()), 1)],
-        "calls": calls, "tap_processes": n_taps, "recognition": bool(model),
-        "calls_answered": result["calls"], "seconds": seconds,
+        "calls": calls, "tap_processes": n_taps, "analysis_processes": analyses,
+        "recognition": bool(model), "calls_answered": sum(r["calls"] for r in results),
+        "seconds": seconds,
         "events_stored": intact[1], "calls_with_events_lost": intact[2],
         "calls_ended_in_postgres": intact[3],
-        "analysis_cpu_pct_of_core": round(100 * cpu[an.pid], 1),
+        "analysis_cpu_pct_of_core": round(100 * sum(cpu[an.pid] for an in ans), 1),
         "taps_cpu_pct_of_core": round(100 * sum(cpu[t.pid] for t in taps), 1),
         "writer_cpu_pct_of_core": round(100 * cpu[w.pid], 1),
     })
-    out["held"] = bool(result["calls"] == calls and out["frames_late_calls_up"] == 0
+    out["held"] = bool(out["calls_answered"] == calls and out["frames_late_calls_up"] == 0
                        and intact[2] == 0 and intact[0] == calls)  # fmt: skip
     return out
 
@@ -591,10 +602,16 @@ def held_max(trials: dict[str, dict[str, Any]]) -> int:
 
 def run(loads: tuple[int, ...] = (24, 40, 48), recognised: tuple[int, ...] = (2, 4, 6)
         ) -> dict[str, Any]:
-    """The bench entry: each load once through the cluster roles, acoustic only and
-    with the Korean model; `held_max` is the largest load that held."""
-    acoustic = {str(n): trial_roles(n) for n in loads}
-    out: dict[str, Any] = {"acoustic": {"trials": acoustic, "held_max": held_max(acoustic)}}
+    """The bench entry: each load once through the cluster roles, acoustic only with one
+    analysis process per core (the machine's deployment) and, for comparison, with one;
+    then with the Korean model; `held_max` is the largest load that held."""
+    per_core = max(1, os.cpu_count() or 1)
+    acoustic = {str(n): trial_roles(n, analyses=per_core) for n in loads}
+    one = {str(n): trial_roles(n) for n in loads[:2]}
+    out: dict[str, Any] = {
+        "acoustic": {"analysis_processes": per_core, "trials": acoustic,
+                     "held_max": held_max(acoustic)},
+        "acoustic_one_analysis": {"trials": one, "held_max": held_max(one)}}
     if model := korean_model():
         asr = {str(n): trial_roles(n, model=model) for n in recognised}
         out["recognition"] = {"trials": asr, "held_max": held_max(asr)}
@@ -620,12 +637,16 @@ if __name__ == "__main__":
     else:
         # [--embedded | --recognition] LOADS: embedded taps (each its own analysis and
         # store), or the roles with the Korean model; the roles acoustic only by default.
-        mode = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1].startswith("--") else ""
-        rest = sys.argv[2:] if mode else sys.argv[1:]
+        # --analyses=K: K analysis processes, the taps split between them.
+        args = [a for a in sys.argv[1:] if not a.startswith("--analyses=")]
+        k = int(next((a.split("=", 1)[1] for a in sys.argv[1:]
+                      if a.startswith("--analyses=")), "1"))
+        mode = args[0] if args and args[0].startswith("--") else ""
+        rest = args[1:] if mode else args
         loads = tuple(int(x) for x in rest[0].split(",")) if rest else (24, 40)
         if mode == "--embedded":
             trials = {str(n): trial(n) for n in loads}
         else:
             model = korean_model() if mode == "--recognition" else ""
-            trials = {str(n): trial_roles(n, model=model) for n in loads}
+            trials = {str(n): trial_roles(n, model=model, analyses=k) for n in loads}
         print(json.dumps({"trials": trials, "held_max": held_max(trials)}, indent=2))

@@ -4,6 +4,7 @@ customer's own calm voice, in levels, without flicker."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,26 @@ def test_score_near_threshold_does_not_flicker(params) -> None:
     assert len(changes) <= 1
 
 
+def test_a_strongly_angry_sentence_after_calm_is_angry_by_its_end(params) -> None:
+    # A calm start, then one 1 s piece at p 0.95: it rises over strong_attack (0.6 s)
+    # and is angry at once; at the plain attack (1.2 s) it would only be tense, and a
+    # piece under strong_above (p 0.8) still rises over the plain attack.
+    def after_calm(p: AngerParams, rise: float) -> list[str]:
+        det = AngerDetector("c1", p)
+        det.feed(spurt(0.0), 2.3)
+        return [e.evidence["level"] for e in det.feed(spurt(2.5, dur=1.0, pitch=hz(rise)),
+                                                      3.8)[1]]
+
+    assert after_calm(params, 6.0) == ["angry"]
+    assert after_calm(replace(params, strong_attack=params.attack), 6.0) == ["tense"]
+    assert after_calm(params, 3.0 + math.log(0.8 / 0.2)) == []
+
+
+def test_strong_evidence_never_rises_slower() -> None:
+    with pytest.raises(ConfigError, match="anger.strong_attack"):
+        AngerParams(attack=0.5, strong_attack=0.6)
+
+
 def test_lexical_cues_raise_the_score(params) -> None:
     det = AngerDetector("c1", params)
     det.feed(spurt(0.0), 2.3)
@@ -128,6 +149,28 @@ def test_an_unreadable_model_is_a_config_error(tmp_path: Path) -> None:
 def test_the_shipped_model_loads_with_every_feature() -> None:
     m = load_model()
     assert len(m.weights) == len(FEATURES) and len(m.priors) >= 1
+
+
+def test_the_shipped_model_reads_a_faster_moving_spectrum_as_angrier() -> None:
+    """Spectral flux (how fast the voiced spectrum moves) is evidence of anger, from the
+    first piece (against the prior) and once the caller's own calm voice is known."""
+    from dataclasses import replace
+
+    from assist.audio.prosody import VOICE_KEYS
+    from assist.detectors.anger_model import Reference
+
+    m = load_model()
+    prior = m.priors[0]
+    voice = [prior.get(k, 0.0) for k in VOICE_KEYS]
+    calm = replace(spurt(0.0, pitch=100.0 * 2 ** (prior["pitch"] / 12)), voice=tuple(voice))
+    moving = list(voice)
+    moving[VOICE_KEYS.index("flux")] += 3.0  # dB RMS between frames; calm voices about 3.4
+    fast = replace(calm, voice=tuple(moving))
+    for own in (0, 5):
+        ref = Reference(m.priors, m.prior_weight, m.adapt)
+        for k in range(own):
+            ref.add(replace(calm, start=2.0 * k, end=2.0 * k + 2.0))
+        assert m.probability(ref.features(fast)) > m.probability(ref.features(calm)) + 0.1
 
 
 def test_on_audio_an_angry_turn_is_flagged_after_a_calm_start(params) -> None:

@@ -134,3 +134,30 @@ def test_the_vowel_band_count_follows_the_syllables(per_second):
     assert s.vowel_nuclei == pytest.approx(4.0 * per_second, abs=2)
     quiet = summarise(0.0, 1.0, frames(silence(1.0, 8000), 8000), 0.02, NucleiParams())
     assert quiet.vowel_nuclei == 0
+
+
+def vowel(formant, seconds: float, rate: int, db: float = -20.0) -> np.ndarray:
+    """A 150 Hz voice whose single formant sits at formant(t) Hz."""
+    t = np.arange(int(seconds * rate)) / rate
+    f = formant(t)
+    x = sum(np.exp(-(((k * 150.0) - f) / 250.0) ** 2) * np.sin(2 * np.pi * k * 150.0 * t)
+            for k in range(1, int(3600 / 150)))
+    return x / np.sqrt(np.mean(x**2)) * 10 ** (db / 20)
+
+
+def test_spectral_flux_follows_a_moving_spectrum_not_the_level():
+    from assist.audio.prosody import VOICE_KEYS
+
+    rate = 8000
+    flux = VOICE_KEYS.index("flux")
+
+    def of(x):
+        return summarise(0.0, 2.0, frames(x, rate), 0.02, NucleiParams()).voice[flux]
+
+    steady = of(vowel(lambda t: np.full_like(t, 700.0), 2.0, rate, db=-30.0))
+    moving = of(vowel(lambda t: 1100.0 + 600.0 * np.sin(2 * np.pi * 4.0 * t), 2.0, rate,
+                      db=-30.0))
+    louder = of(vowel(lambda t: np.full_like(t, 700.0), 2.0, rate, db=-18.0))
+    assert moving > 5.0 and steady < 1.0  # dB RMS between consecutive frames
+    assert louder == pytest.approx(steady, abs=0.2)  # 12 dB louder, the same flux
+    assert of(silence(2.0, rate)) == 0.0  # no voiced frames: no flux

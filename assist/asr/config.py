@@ -7,6 +7,7 @@
     chunk = 0.2           # seconds batched per hand-off (and per partial result)
     max_backlog = 10.0    # seconds queued per party before audio is dropped; 0 = never
     gated = true          # false feeds silence too (only to measure what the gate saves)
+    shared = true         # recognisers lent to parties one segment at a time (false: one each)
     [asr.models]
     zh = "models/vosk-model-small-cn-0.22"
     en = "models/vosk-model-small-en-us-0.15"
@@ -54,6 +55,9 @@ class AsrParams:
     # when the machine is overloaded.  0 never drops (replays faster than real time).
     max_backlog: float = number(10.0, 0.0, 3600.0, "s")
     gated: bool = flag(True)  # False feeds everything (for measuring the saving)
+    # Recognisers lent to parties one gated segment at a time (assist/asr/pool.py): a
+    # process holds as many as segments decode at once, not two per call.
+    shared: bool = flag(True)
     models: Mapping[str, str] = rule(DEFAULT_MODELS, _MODELS)
 
     def __post_init__(self) -> None:

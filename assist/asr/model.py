@@ -14,10 +14,11 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assist.asr.pool import RecognizerPool
 from assist.asr.text import base_language
 
 FIX = (
@@ -33,6 +34,7 @@ PROBES: dict[str, tuple[str, ...]] = {
 }
 
 _load_lock = threading.Lock()
+_pool_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,14 @@ class AsrModel:
     sample_rate: int  # the rate the acoustic model was trained on
     allow_upsample: bool
     allow_downsample: bool
+    pools: dict[int, RecognizerPool] = field(default_factory=dict, compare=False, repr=False)
+
+    def pool(self, rate: int) -> RecognizerPool:
+        """The recognisers this model lends at `rate` (see assist/asr/pool.py)."""
+        with _pool_lock:
+            if rate not in self.pools:
+                self.pools[rate] = RecognizerPool(self.vosk_model, rate)
+            return self.pools[rate]
 
     def check_rate(self, rate: int) -> str | None:
         """None if audio at `rate` can be recognised, else why not."""

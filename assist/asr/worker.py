@@ -24,6 +24,7 @@ import numpy as np
 from assist.asr.config import AsrParams
 from assist.asr.gate import SpeechGate, TimeMap
 from assist.asr.model import AsrModel
+from assist.asr.pool import Lent, RecognizerPool
 from assist.asr.text import join_text, join_tokens
 from assist.events import Event, EventType, Party
 from assist.frames import Frame
@@ -69,7 +70,11 @@ class PartyRecognizer:
         self._closed = False
         self.stats = RecognizerStats()
         # Worker-thread state below.
-        self._rec: Any = None
+        # A private pool is one recogniser for this party, as it was before sharing.
+        self._pool = (model.pool(rate) if self.params.shared
+                      else RecognizerPool(model.vosk_model, rate))
+        self._lent: Lent | None = None  # borrowed for the segment being decoded
+        self._base = 0.0  # this party's fed seconds minus the lent recogniser's, at borrow
         self._map = TimeMap()
         self._utt_start: float | None = None  # call time the current utterance began
         self._last_partial = ""
@@ -125,22 +130,35 @@ class PartyRecognizer:
     # ---- worker thread side ----------------------------------------------
 
     def _create(self) -> None:
-        import vosk
-
-        try:
-            self._rec = vosk.KaldiRecognizer(self.model.vosk_model, float(self.rate))
-            self._rec.SetWords(True)
-        except Exception as e:
-            self._fail(f"could not start the recogniser: {e}")
+        # The recogniser is borrowed when speech comes; this only starts the CPU count.
         self.stats.cpu_s = time.thread_time()
+
+    def _borrow(self) -> Any:
+        if self._lent is None:
+            try:
+                lent = self._pool.acquire()
+            except Exception as e:
+                self._fail(f"could not start the recogniser: {e}")
+                raise
+            self._lent = lent
+            self._base = self._map.fed - lent.fed / self.rate
+        return self._lent.rec
+
+    def _give_back(self) -> None:
+        if self._lent is not None:
+            self._pool.release(self._lent)
+            self._lent = None
 
     def _accept(self, frames: list[Frame], dur: float, end: bool) -> None:
         try:
             if frames and not self._failed:
                 # A partial is not asked for when the final follows at once.
                 self._decode(frames, partial=not end)
-            if end and not self._failed and self._utt_start is not None:
-                self._final(json.loads(self._rec.FinalResult()), frames)
+            if end and not self._failed and self._lent is not None:
+                res = json.loads(self._lent.rec.FinalResult())  # resets it for the next user
+                if self._utt_start is not None:
+                    self._final(res, frames)
+                self._give_back()
         except Exception as e:
             self._fail(f"recogniser failed: {e}")
         finally:
@@ -152,18 +170,19 @@ class PartyRecognizer:
         if self._utt_start is None:
             self._utt_start = frames[0].t
         utt_start = self._utt_start
+        rec = self._borrow()
         for f in frames:
             self._map.add(f.t, f.duration)
-        pcm = np.concatenate([f.pcm for f in frames]).astype("<i2", copy=False).tobytes()
+        pcm = np.concatenate([f.pcm for f in frames]).astype("<i2", copy=False)
+        assert self._lent is not None
+        self._lent.fed += len(pcm)
         last = frames[-1]
-        if self._rec.AcceptWaveform(pcm):
-            self._final(json.loads(self._rec.Result()), frames)
+        if rec.AcceptWaveform(pcm.tobytes()):
+            self._final(json.loads(rec.Result()), frames)
             return
         if not partial:
             return
-        text = join_text(
-            json.loads(self._rec.PartialResult()).get("partial", ""), self.model.language
-        )
+        text = join_text(json.loads(rec.PartialResult()).get("partial", ""), self.model.language)
         if text and text != self._last_partial:
             self._last_partial = text
             end = last.t + last.duration
@@ -181,8 +200,8 @@ class PartyRecognizer:
             words.append(
                 {
                     "w": token,
-                    "start": round(self._map.to_call(float(w["start"])), 3),
-                    "end": round(self._map.to_call(float(w["end"]), end=True), 3),
+                    "start": round(self._map.to_call(float(w["start"]) + self._base), 3),
+                    "end": round(self._map.to_call(float(w["end"]) + self._base, end=True), 3),
                     "conf": round(float(w.get("conf", 1.0)), 3),
                 }
             )
@@ -200,6 +219,9 @@ class PartyRecognizer:
         if self._failed:
             return
         self._failed = True
+        if self._lent is not None:  # not lent again: it may be broken
+            self._pool.discard()
+            self._lent = None
         msg = f"{self.party}: {reason}; transcription is off for this party"
         log.error("call %s: %s", self.call_id, msg)
         self._send(
@@ -219,5 +241,7 @@ class PartyRecognizer:
             pass
 
     def _free(self) -> None:
-        self._rec = None
+        if self._lent is not None:  # left mid-segment (a failure): not lent again
+            self._pool.discard()
+            self._lent = None
         self.stats.cpu_s = time.thread_time()

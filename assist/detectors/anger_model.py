@@ -25,7 +25,7 @@ DEFAULT_MODEL = Path(__file__).with_name("anger_model.json")
 # What the reference holds, per piece of talk.
 REF_KEYS = ("level", "pitch", "spread", "high", "rate", "b1", "b3", "lsd", *VOICE_KEYS)
 # Keys that need voiced frames (unknown in a piece without them).
-_PITCHED = frozenset(("pitch", "ptop", "pmove", "strength"))
+_PITCHED = frozenset(("pitch", "ptop", "pmove", "strength", "flux"))
 # The model's inputs: rises over the reference; the same rises weighted by how much of
 # the reference is the speaker's own (`own`, 0 with the prior alone, towards 1 as their
 # calm speech accumulates); the speaker-independent absolutes (every key but level, which

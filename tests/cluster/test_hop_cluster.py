@@ -226,3 +226,42 @@ def test_a_killed_analysis_process_ends_its_calls_when_it_starts_again(hop) -> N
     assert calls(hop, "z")["z1"] == events  # nothing came after the end
     assert "ending 1 call(s) the previous analysis process an1 left open" in hop.analysis.log()
     one_call(hop, tap, "w")  # and the restarted process takes calls
+
+
+def test_a_second_analysis_process_serves_its_own_taps_and_dies_alone(hop) -> None:
+    """One analysis process per core: each tap names one; losing one leaves the other's
+    calls alone, and both publish to the same stream."""
+    sockdir = tempfile.TemporaryDirectory(prefix="assist-hop2-")
+    sock = Path(sockdir.name) / "analysis2.sock"
+    second = chaind.analysis(hop.work, hop.redis.url, sock, name="an2")
+    tap = TapProcess("tap3", hop.work, free_port(), 44000 + free_port() % 10 * 20,
+                     hop.work / "panel-secret", proxy=NO_PROXY,
+                     extra=f'role = "tap"\nanalysis_socket = "{sock}"')
+    try:
+        second.start()
+        tap.start()
+        assert wait_until(lambda: lines(second, "tap process tap3 connected"), 30)
+        p = place(tap, hop.work / "s1", calls=1, agent="s", seconds=14.0, background=True)
+        q = place(hop.taps[0], hop.work / "u1", calls=1, agent="u", seconds=8.0,
+                  background=True)
+        assert wait_until(lambda: calls(hop, "s") and calls(hop, "u"), 30)
+        by = {f["agent"]: f["by"] for _id, f in hop.r.xrange("assist:events")
+              if f["agent"] in ("s1", "u1")}
+        assert by == {"s1": "an2", "u1": "an1"}
+        assert wait_until(lambda: any(e["type"] == "talk.start" and e["party"] == "customer"
+                                      for e in calls(hop, "s")["s1"]), 30)
+        second.kill()
+        assert q.wait(60) == 0
+        survivor = ended(hop, "u", 1)["u1"]
+        assert_in_order(survivor)
+        assert_parties_right(survivor)
+        assert reason(survivor) == "hangup"
+        second.start()
+        lost = ended(hop, "s", 1, timeout=30)["s1"]
+        assert reason(lost) == "analysis process an2 lost"
+        assert p.wait(60) == 0
+    finally:
+        tap.stop()
+        second.stop()
+        sockdir.cleanup()
+    assert "Traceback" not in tap.stderr() and "Traceback" not in second.log()
