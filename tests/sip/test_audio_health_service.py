@@ -22,7 +22,7 @@ from tests.sip.test_sip_service import ROOT
 from tests.sip.test_sip_service import service as service  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.integration
-SECONDS = 8.0  # longer than the 5 s health check, with room on a busy machine
+SECONDS = 12.0  # longer than the 5 s health check, with room for a late start on a busy machine
 
 
 def place_call(service, work: Path, flows) -> None:
