@@ -121,6 +121,18 @@ async def _tap(config: str) -> dict[str, Any]:
 
 
 # --- the trial ------------------------------------------------------------------------
+def _stop_reading(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
+    """Tell each bench process to stop and read the JSON of its last line."""
+    results = []
+    for p in procs:
+        assert p.stdin is not None and p.stdout is not None
+        p.stdin.write("stop\n")
+        p.stdin.flush()
+        results.append(json.loads(p.stdout.read().strip().splitlines()[-1]))
+        p.wait(30)
+    return results
+
+
 def _free_port() -> int:
     import socket
 
@@ -245,13 +257,7 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
         # while the calls were up, measured from outside as for the roles
         cpu = (sum(_cpu_s(t.pid) for t in taps) - cpu0) / (time.monotonic() - t0)
         arrivals = json.loads(sniffer.communicate(timeout=60)[0] or "{}")
-        results = []
-        for t in taps:
-            assert t.stdin is not None and t.stdout is not None
-            t.stdin.write("stop\n")
-            t.stdin.flush()
-            results.append(json.loads(t.stdout.read().strip().splitlines()[-1]))
-            t.wait(30)
+        results = _stop_reading(taps)
     finally:
         for t in taps:
             if t.poll() is None:
@@ -487,13 +493,7 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "",
             end = time.monotonic() + 60
             while _pg_intact(pg)[3] < calls and time.monotonic() < end:
                 time.sleep(0.5)  # every call.ended through Redis into PostgreSQL
-            results = []
-            for an in ans:
-                assert an.stdin is not None and an.stdout is not None
-                an.stdin.write("stop\n")
-                an.stdin.flush()
-                results.append(json.loads(an.stdout.read().strip().splitlines()[-1]))
-                an.wait(30)
+            results = _stop_reading(ans)
             intact = _pg_intact(pg)
             tap_results = []
             for t in taps:
