@@ -133,7 +133,7 @@ class PartyRecognizer:
         # The recogniser is borrowed when speech comes; this only starts the CPU count.
         self.stats.cpu_s = time.thread_time()
 
-    def _borrow(self) -> Any:
+    def _borrow(self) -> Lent:
         if self._lent is None:
             try:
                 lent = self._pool.acquire()
@@ -142,7 +142,7 @@ class PartyRecognizer:
                 raise
             self._lent = lent
             self._base = self._map.fed - lent.fed / self.rate
-        return self._lent.rec
+        return self._lent
 
     def _give_back(self) -> None:
         if self._lent is not None:
@@ -170,12 +170,12 @@ class PartyRecognizer:
         if self._utt_start is None:
             self._utt_start = frames[0].t
         utt_start = self._utt_start
-        rec = self._borrow()
+        lent = self._borrow()
+        rec = lent.rec
         for f in frames:
             self._map.add(f.t, f.duration)
         pcm = np.concatenate([f.pcm for f in frames]).astype("<i2", copy=False)
-        assert self._lent is not None
-        self._lent.fed += len(pcm)
+        lent.fed += len(pcm)
         last = frames[-1]
         if rec.AcceptWaveform(pcm.tobytes()):
             self._final(json.loads(rec.Result()), frames)
