@@ -428,7 +428,9 @@ def score_talkover(call: Call, events: list[dict]) -> dict:
 
 def pace_figures(fleurs: list[tuple[dict, np.ndarray, int]], loop: Any,
                  rng: np.random.Generator, fit_points: dict | None = None) -> dict:
-    """Agent turns of two usable FLEURS clips (0.3-0.7 s apart) at each tempo; the pace
+    """Agent turns of two usable FLEURS clips (0.3-0.7 s apart) at each tempo, every
+    ordered pair of two different clips (8 clips: 56 turns a tempo, so r within a tempo
+    rests on more than a handful of points); the pace
     reading at the turn's end against the characters said over the stretch of speaking
     time the reading covers (its `window`: pauses under `turn_gap` kept, longer ones left
     out, as the detector's rules say).  With `fit_points` (bench.fit_pace), each turn is
@@ -443,23 +445,16 @@ def pace_figures(fleurs: list[tuple[dict, np.ndarray, int]], loop: Any,
         clips = [(int(r["n_han_chars"]),
                   clip_of(stretch(to_8k(equalise(pcm, rate), rate), tempo).astype(np.int16),
                           RATE, False, runs=True)) for r, pcm, rate in usable]
-        for i, (n1, c1) in enumerate(clips):
-            n2, c2 = clips[(i + 1) % len(clips)]
+        pairs = [(i, j) for i in range(len(clips)) for j in range(len(clips)) if i != j]
+        for i, j in pairs:
+            (n1, c1), (n2, c2) = clips[i], clips[j]
             turn_loop = loop
             if fit_points is not None:
                 turn_loop = held_out_pace(loop, fit_points, {usable[i][0]["file"],
-                                          usable[(i + 1) % len(usable)][0]["file"]},
+                                          usable[j][0]["file"]},
                                           Path(tempfile.gettempdir()))
-            b = Builder(rng)
-            t1 = 0.5 - c1.speech[0]
-            b.put(b.agent, t1, c1.pcm)
-            t2 = 0.5 + (c1.speech[1] - c1.speech[0]) + rng.uniform(0.3, 0.7) - c2.speech[0]
-            b.put(b.agent, t2, c2.pcm)
-            b.put(b.cust, 0.1, np.zeros(10))
-            parts = (speaking_parts(c1, t1, n1, loop.pace.turn_gap)
-                     + [(t1 + c1.speech[1], t2 + c2.speech[0], 0.0)]
-                     + speaking_parts(c2, t2, n2, loop.pace.turn_gap))
-            call = b.render(f"pace-{tempo}-{i}", "fleurs")
+            call, parts = pace_turn(f"pace-{tempo}-{i}-{j}", (c1, n1), (c2, n2), rng,
+                                    loop.pace.turn_gap)
             paces = [e for e in run_call(call, turn_loop) if e["type"] == "pace"]
             if paces:
                 est.append(paces[-1]["evidence"]["cpm"])
@@ -472,11 +467,30 @@ def pace_figures(fleurs: list[tuple[dict, np.ndarray, int]], loop: Any,
     return out
 
 
+def pace_turn(name: str, first: tuple[Clip, int], second: tuple[Clip, int],
+              rng: np.random.Generator, turn_gap: float
+              ) -> tuple[Call, list[tuple[float, float, float]]]:
+    """An agent turn of two clips (with their characters) 0.3-0.7 s apart, on a line
+    with noise and hum, and its speaking parts (`speaking_parts`, the pause between the
+    clips kept with no characters)."""
+    (c1, n1), (c2, n2) = first, second
+    b = Builder(rng)
+    t1 = 0.5 - c1.speech[0]
+    b.put(b.agent, t1, c1.pcm)
+    t2 = 0.5 + (c1.speech[1] - c1.speech[0]) + rng.uniform(0.3, 0.7) - c2.speech[0]
+    b.put(b.agent, t2, c2.pcm)
+    b.put(b.cust, 0.1, np.zeros(10))
+    parts = (speaking_parts(c1, t1, n1, turn_gap)
+             + [(t1 + c1.speech[1], t2 + c2.speech[0], 0.0)]
+             + speaking_parts(c2, t2, n2, turn_gap))
+    return b.render(name, "fleurs"), parts
+
+
 def held_out_pace(loop: Any, fit_points: dict, held: set[str], tmp: Path) -> Any:
     """`loop` with the vowel-band dip and pace model fitted on every clip but `held`."""
     from bench.fit_pace import choose
 
-    train = {p.file for p in next(iter(fit_points.values()))} - held
+    train = {f for p in next(iter(fit_points.values())) for f in p.files} - held
     dip, model = choose(fit_points, train)
     # one file per process and fold: two runs at once must not read each other's
     path = tmp / f"pace-heldout-{os.getpid()}-{'-'.join(sorted(held))}.json"

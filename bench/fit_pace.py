@@ -3,16 +3,18 @@
 Data recipe: the usable FLEURS development clips (`fleurs_dev/manifest.csv`: file,
 n_han_chars, rate_usable=1), each taken to 8 kHz, set to one speech level, trimmed to
 its speech and made slower or faster by WSOLA at the training tempos 0.75, 0.85, 0.95,
-1.05, 1.15 and 1.3 (none of them a tempo `bench/eval_calls.py` scores: 0.8, 1, 1.25),
-laid on a line with noise
-and hum as the benchmark's calls are.  Each clip runs through the live pipeline
-(vowel-band nuclei of the 2 s chunks) and the pace detector with the identity model:
-nuclei a minute of speaking time.  The target is characters a minute over the same
-speaking time (pauses under `turn_gap` kept).
+1.05, 1.15 and 1.3 (none of them a tempo `bench/eval_calls.py` scores: 0.8, 1, 1.25).
+At each tempo every ordered pair of two clips is one agent turn built as the
+benchmark builds its turns (`eval_calls.pace_turn`: 0.3-0.7 s apart, on a line with
+noise and hum), run through the live pipeline (vowel-band nuclei of the 2 s chunks)
+and the pace detector with the identity model: its last reading is nuclei a minute
+over its window of speaking time.  The target is characters a minute over the same
+window (pauses under `turn_gap` kept).
 
 The model is log(cpm / 300) = intercept + slope * log(nuclei / 300), least squares.
 The vowel-band dip (`[nuclei] vowel_dip_db`) is chosen from DIPS by leave-one-clip-out
-error on the training clips: every clip is predicted by a model fitted without it.
+error on the training clips: every turn holding a clip is predicted by a model fitted
+on the turns without it.
 
     python -m bench.fit_pace --data ../shared/data               # writes the shipped model
     python -m bench.fit_pace --data ../shared/data --hold-out fleurs_zh_001.wav --out m.json
@@ -44,63 +46,70 @@ DIPS = (1.0, 1.5, 2.0, 2.5, 3.0)
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    file: str
+    files: tuple[str, str]  # the turn's two clips
     tempo: float
-    nuclei_cpm: float  # counted, over the detector's speaking time
-    cpm: float  # characters a minute over the same speaking time
+    nuclei_cpm: float  # the reading at the turn's end: nuclei a minute of its window
+    cpm: float  # characters a minute over the same window of speaking time
 
 
-def nuclei_rate(agent: np.ndarray, rate: int, loop: LoopParams, identity: str) -> float:
-    """Nuclei a minute of one agent turn, by the detector's rules (all of the turn)."""
+def turn_reading(agent: np.ndarray, rate: int, loop: LoopParams,
+                 identity: str) -> tuple[float, float]:
+    """The last `pace` reading of an agent track (nuclei a minute, with the identity
+    model) and the speaking time it covers, by the detector's rules."""
     pipe = PartyPipeline("agent", rate, samples_per_frame(rate), loop)
-    det = PaceDetector("fit", replace(loop.pace, window=300.0, min_speech=1.0, model=identity))
+    det = PaceDetector("fit", replace(loop.pace, model=identity))
     n = samples_per_frame(rate)
-    cpm = 0.0
+    cpm, window = 0.0, 0.0
     steps = [pipe.feed(i / rate, agent[i:i + n]) for i in range(0, len(agent) - n + 1, n)]
     for step in [*steps, pipe.finish()]:
         for c in step.chunks:
-            for e in det.feed(c.start, c.end, c.vowel_nuclei, c.end):
+            for e in det.feed(c.start, c.speech_end, c.vowel_nuclei, c.end):
                 if e.type == "pace":
                     cpm = float(e.evidence["cpm"])  # type: ignore[attr-defined]
-    return cpm
+                    window = float(e.evidence["window"])  # type: ignore[attr-defined]
+    return cpm, window
 
 
 def training_points(data: Path, dips: Sequence[float] = DIPS,
                     tempos: Sequence[float] = TRAIN_TEMPOS, seed: int = 5
                     ) -> dict[float, list[Point]]:
-    """Per dip, one point per usable clip and training tempo."""
-    from bench.eval_calls import RATE, Builder, clip_of, speaking_parts, stretch, to_8k
+    """Per dip, one point per training tempo and ordered pair of two usable clips: the
+    pair read as one agent turn, as `bench/eval_calls.py` reads its turns."""
+    from bench.eval_calls import RATE, clip_of, pace_turn, rate_over_last, stretch, to_8k
 
     folder = data / "fleurs_dev"
     rows = read_manifest(folder / "manifest.csv", ("file", "n_han_chars", "rate_usable"))
     usable = [r for r in rows if r["rate_usable"].strip() == "1"]
-    if not usable:
-        raise DataError(f"{folder}: no clip with rate_usable=1")
+    if len(usable) < 2:
+        raise DataError(f"{folder}: fewer than two clips with rate_usable=1")
     base = LoopParams()
     rng = np.random.default_rng(seed)
     out: dict[float, list[Point]] = {d: [] for d in dips}
+    loops = {d: replace(base, nuclei=replace(base.nuclei, vowel_dip_db=d)) for d in dips}
+    pcms = [read_wav(folder / r["file"]) for r in usable]
     with tempfile.TemporaryDirectory() as tmp:
         identity = str(Path(tmp) / "identity.json")
         Path(identity).write_text(PaceModel().to_json(), encoding="utf-8")
-        for r in usable:
-            pcm, rate = read_wav(folder / r["file"])
-            for tempo in tempos:
-                clip = clip_of(stretch(to_8k(equalise(pcm, rate), rate), tempo).astype(np.int16),
-                               RATE, False, runs=True)
-                b = Builder(rng)
-                b.put(b.agent, 0.5 - clip.speech[0], clip.pcm)
-                b.put(b.cust, 0.1, np.zeros(10))
-                agent = b.render("fit", "fleurs").agent
-                parts = speaking_parts(clip, 0.0, int(r["n_han_chars"]), base.pace.turn_gap)
-                cpm = 60.0 * sum(n for _, _, n in parts) / sum(b1 - a for a, b1, _ in parts)
-                for d in dips:
-                    loop = replace(base, nuclei=replace(base.nuclei, vowel_dip_db=d))
-                    out[d].append(Point(r["file"], tempo,
-                                        nuclei_rate(agent, RATE, loop, identity), cpm))
+        for tempo in tempos:
+            clips = [(clip_of(stretch(to_8k(equalise(pcm, rate), rate), tempo)
+                              .astype(np.int16), RATE, False, runs=True), int(r["n_han_chars"]))
+                     for r, (pcm, rate) in zip(usable, pcms, strict=True)]
+            for i, first in enumerate(clips):
+                for j, second in enumerate(clips):
+                    if i == j:
+                        continue
+                    call, parts = pace_turn("fit", first, second, rng, base.pace.turn_gap)
+                    files = (usable[i]["file"], usable[j]["file"])
+                    for d in dips:
+                        nuclei, window = turn_reading(call.agent, RATE, loops[d], identity)
+                        if window > 0:
+                            out[d].append(Point(files, tempo, nuclei,
+                                                rate_over_last(parts, window)))
     return out
 
 
 def fit(points: Sequence[Point]) -> PaceModel:
+    """Least squares of log characters a minute on log nuclei a minute, over the turns."""
     x = np.log(np.array([p.nuclei_cpm for p in points]) / PIVOT)
     y = np.log(np.array([p.cpm for p in points]) / PIVOT)
     if len(points) < 3 or np.ptp(x) == 0:
@@ -112,12 +121,12 @@ def fit(points: Sequence[Point]) -> PaceModel:
 def held_out_error(points: Sequence[Point]) -> tuple[float, float]:
     """Leave-one-clip-out mean absolute percentage error, and the largest |bias| of a
     tempo (both as fractions)."""
-    files = sorted({p.file for p in points})
+    files = sorted({f for p in points for f in p.files})
     err: dict[float, list[float]] = {}
     for f in files:
-        m = fit([p for p in points if p.file != f])
+        m = fit([p for p in points if f not in p.files])
         for p in points:
-            if p.file == f:
+            if f in p.files:
                 err.setdefault(p.tempo, []).append(m.cpm(p.nuclei_cpm) / p.cpm - 1.0)
     every = [e for v in err.values() for e in v]
     return (float(np.mean(np.abs(every))),
@@ -129,7 +138,7 @@ def choose(by_dip: dict[float, list[Point]], train: set[str] | None = None,
     """The dip with the least held-out error on the training clips, and its model."""
     best: tuple[float, float] | None = None
     for d, pts in by_dip.items():
-        pts = [p for p in pts if train is None or p.file in train]
+        pts = [p for p in pts if train is None or set(p.files) <= train]
         mape, bias = held_out_error(pts)
         if log:
             print(f"vowel_dip_db {d:g}: held-out MAPE {100 * mape:.1f}%, "
@@ -139,7 +148,7 @@ def choose(by_dip: dict[float, list[Point]], train: set[str] | None = None,
     if best is None:
         raise DataError("no dip to choose from")
     d = best[0]
-    return d, fit([p for p in by_dip[d] if train is None or p.file in train])
+    return d, fit([p for p in by_dip[d] if train is None or set(p.files) <= train])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         by_dip = training_points(args.data)
         held = set(filter(None, args.hold_out.split(",")))
-        train = {p.file for p in next(iter(by_dip.values()))} - held
+        train = {f for p in next(iter(by_dip.values())) for f in p.files} - held
         dip, model = choose(by_dip, train, log=True)
     except DataError as e:
         print(f"fit_pace: {e}", file=sys.stderr)

@@ -67,3 +67,21 @@ def test_the_decision_point_is_the_detectors_rule_on_the_clean_20_ms_frames() ->
     # The agent's own pause counts the same way.
     paused = _voiced(4, (1.0, 1.5), (2.2, 4.0))
     assert _call(_voiced(4, (0.0, 4.0)), paused).decision(0.99) == pytest.approx(2.22)
+
+
+def test_a_pace_turn_is_two_clips_with_a_short_pause_and_its_characters() -> None:
+    from bench.eval_calls import pace_turn, rate_over_last
+
+    def clip(seconds: float) -> Clip:
+        x = np.concatenate([np.zeros(400), syllables(seconds, RATE) * 10000, np.zeros(400)])
+        return Clip(x, (0.05, 0.05 + seconds), [])
+
+    call, parts = pace_turn("t", (clip(3.0), 12), (clip(2.0), 10), np.random.default_rng(1),
+                            1.0)
+    (a0, a1, n1), (g0, g1, n0), (b0, b1, n2) = parts
+    assert (n1, n0, n2) == (12, 0.0, 10) and 0.3 <= g1 - g0 <= 0.7
+    assert a1 == pytest.approx(g0) and g1 == pytest.approx(b0)
+    assert np.abs(call.agent[int(b0 * RATE): int(b1 * RATE)]).max() > 1000
+    # the reading's window reaches back over the pause into the first clip
+    assert rate_over_last(parts, b1 - b0) == pytest.approx(60 * 10 / 2.0)
+    assert rate_over_last(parts, 100.0) == pytest.approx(60 * 22 / (b1 - a0))

@@ -175,3 +175,29 @@ def test_the_pace_model_maps_nuclei_to_characters_and_bad_files_are_refused(tmp_
         PaceDetector("c1", PaceParams(model=str(steep)))
     with pytest.raises(ConfigError, match="pace.model"):
         PaceDetector("c1", PaceParams(model=str(tmp_path / "missing.json")))
+
+
+def test_a_chunk_cut_in_the_hangover_times_pace_to_the_last_voiced_frame() -> None:
+    """A 2 s chunk boundary that falls in the talk's hangover ends that chunk past the
+    speech (anger scores it as it is); pace's stopwatch stops at the last voiced frame,
+    so the talk's speaking time is its spurt's, not up to 0.3 s more."""
+    from audio import pcm16
+
+    from assist.call.pipeline import LoopParams, PartyPipeline
+    from assist.frames import samples_per_frame
+
+    rate = 8000
+    a = Track(rate, 5)
+    a.put(1.0, syllables(1.9, rate, per_second=4, pitch=120, seed=3))
+    x = pcm16(a.x)
+    n = samples_per_frame(rate)
+    pipe = PartyPipeline("agent", rate, n, LoopParams())
+    steps = [pipe.feed(i / rate, x[i:i + n]) for i in range(0, len(x) - n + 1, n)]
+    steps.append(pipe.finish())
+    chunks = [c for s in steps for c in s.chunks]
+    (spurt,) = [s.spurt for s in steps if s.spurt is not None]
+    assert len(chunks) == 1 and chunks[0].end > spurt.end + 0.05  # cut in the hangover
+    assert chunks[0].speech_end == pytest.approx(spurt.end)
+    det = PaceDetector("c1", PaceParams(min_speech=1.0))
+    (pace,) = det.feed(chunks[0].start, chunks[0].speech_end, chunks[0].vowel_nuclei, 3.5)
+    assert pace.evidence["window"] == pytest.approx(spurt.duration, abs=0.01)

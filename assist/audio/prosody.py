@@ -58,10 +58,19 @@ class SpurtFeatures:
     # Voice shape for anger, VOICE_KEYS in order (none moves with a line's gain).
     voice: tuple[float, ...] = ()
     vowel_nuclei: int = 0  # syllable nuclei of the vowel-band contour, for pace
+    # A chunk cut in the talk's hangover: the end of its last voiced frame (None: `end`)
+    voiced_end: float | None = None
 
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    @property
+    def speech_end(self) -> float:
+        """Where the piece's speech ends: `end`, or its last voiced frame's end when it
+        was cut in the hangover after it (the time a stopwatch would stop at, if the
+        talk ends there)."""
+        return self.end if self.voiced_end is None else self.voiced_end
 
     @property
     def syllables_per_min(self) -> float:
@@ -133,6 +142,10 @@ class NucleiParams:
     min_gap_s: float = number(0.06, 0.01, 0.5, "s")
     # the vowel-band count's dip (its contour is 20 ms steps, not smoothed further)
     vowel_dip_db: float = number(2.5, 0.0, 20.0, "dB")
+    # its peaks must stand over this percentile of the piece's contour (the full-band
+    # count's is the median); lower keeps more weak syllables of dense speech, but the
+    # shipped pace model is fitted at 50 (see docs/bench.md, 2026-12-03 d)
+    vowel_floor_pct: float = number(50.0, 0.0, 100.0, "%")
 
     def __post_init__(self) -> None:
         check_fields(self, "nuclei")
@@ -158,14 +171,17 @@ def count_vowel_nuclei(frames: list[FrameFeatures], frame_s: float,
     v = np.array([f.pitch_hz > 0 for f in frames])
     v = v | np.roll(v, 1) | np.roll(v, -1)  # a frame next to a voiced one counts
     return _peaks(c, v, params.vowel_dip_db, params.below_max_db,
-                  max(1, round(params.min_gap_s / frame_s)))
+                  max(1, round(params.min_gap_s / frame_s)), params.vowel_floor_pct)
 
 
 def _peaks(c: np.ndarray, voiced: np.ndarray, min_dip: float, below_max: float,
-           min_gap: int) -> int:
-    """Voiced peaks of contour `c` over its median (and within `below_max` of its top)
-    rising `min_dip` over the dip since the last counted one, `min_gap` steps apart."""
-    floor = max(median(ordered(c)), float(c.max()) - below_max)
+           min_gap: int, floor_pct: float = 50.0) -> int:
+    """Voiced peaks of contour `c` over its `floor_pct` percentile (and within
+    `below_max` of its top) rising `min_dip` over the dip since the last counted one,
+    `min_gap` steps apart."""
+    cs = ordered(c)
+    low = median(cs) if floor_pct == 50.0 else percentile(cs, floor_pct)
+    floor = max(low, float(c.max()) - below_max)
     mid = c[1:-1]
     # Candidate peaks (vectorised); only they are walked in Python.
     cand = np.flatnonzero((mid >= c[:-2]) & (mid > c[2:]) & (mid > floor) & voiced[1:-1]) + 1

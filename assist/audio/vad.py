@@ -87,6 +87,11 @@ class TalkTracker:
     def talking(self) -> bool:
         return self.state in (Talk.SPEAKING, Talk.STOPPING)
 
+    @property
+    def last_voiced_end(self) -> float:
+        """The end of the current spurt's last voiced frame (where it ends, if it does)."""
+        return self._last_voiced_end
+
     def feed(self, t: float, voiced: bool) -> Transition | None:
         end = t + self._frame_s
         if self.state is Talk.QUIET:

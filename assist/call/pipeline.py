@@ -7,7 +7,7 @@ frame itself (`Frame.duration`), never from a constant.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -89,7 +89,11 @@ class PartyPipeline:
         if change is not None and change.end is not None:
             self._close(change, step)
         elif self.talk.talking and t + FRAME_S - self._chunk_start >= CHUNK_S - 1e-9:
-            step.chunks.append(self._summary(self._chunk_start, t + FRAME_S))
+            chunk = self._summary(self._chunk_start, t + FRAME_S)
+            if not voiced:  # in the hangover: the talk may end at its last voiced frame
+                chunk = replace(chunk, voiced_end=max(chunk.start,
+                                                         self.talk.last_voiced_end))
+            step.chunks.append(chunk)
             self._chunk_start = t + FRAME_S
         return step
 

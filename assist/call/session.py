@@ -168,7 +168,7 @@ class CallSession:
             if party == "customer":
                 found += self.anger.feed(chunk, t)[1]
             elif self.words.acoustic_pace:
-                found += self.pace.feed(chunk.start, chunk.end, chunk.vowel_nuclei, t)
+                found += self.pace.feed(chunk.start, chunk.speech_end, chunk.vowel_nuclei, t)
         if step.spurt is None:
             return found
         return self._spurt_events(party, step.spurt, t) + found
