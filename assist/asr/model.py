@@ -53,7 +53,7 @@ class AsrModel:
         """The recognisers this model lends at `rate` (see assist/asr/pool.py)."""
         with _pool_lock:
             if rate not in self.pools:
-                self.pools[rate] = RecognizerPool(self.vosk_model, rate, renew_after)
+                self.pools[rate] = RecognizerPool(self.vosk_model, rate, renew_after, spare=True)
             pool = self.pools[rate]
             pool.renew_after = renew_after  # every party of a process has the same config
             return pool
