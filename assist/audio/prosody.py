@@ -144,7 +144,7 @@ class NucleiParams:
     vowel_dip_db: float = number(2.5, 0.0, 20.0, "dB")
     # its peaks must stand over this percentile of the piece's contour (the full-band
     # count's is the median); lower keeps more weak syllables of dense speech, but the
-    # shipped pace model is fitted at 50 (see docs/bench.md, 2026-12-03 d)
+    # shipped pace model is fitted at 50 (see docs/bench.md, 2026-12-03 e)
     vowel_floor_pct: float = number(50.0, 0.0, 100.0, "%")
 
     def __post_init__(self) -> None:
