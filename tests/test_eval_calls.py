@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 from audio import syllables
 
-from bench.eval_calls import RATE, Call, Clip, build_call, run, stretch
+from bench.eval_calls import (
+    RATE,
+    SETTLE,
+    Call,
+    Clip,
+    Sentence,
+    angry_in_time,
+    build_call,
+    run,
+    stretch,
+)
 
 
 def test_without_the_development_data_the_benchmark_says_it_skipped(tmp_path: Path) -> None:
@@ -67,3 +77,20 @@ def test_the_decision_point_is_the_detectors_rule_on_the_clean_20_ms_frames() ->
     # The agent's own pause counts the same way.
     paused = _voiced(4, (1.0, 1.5), (2.2, 4.0))
     assert _call(_voiced(4, (0.0, 4.0)), paused).decision(0.99) == pytest.approx(2.22)
+
+
+def test_an_angry_flag_at_the_deadline_is_in_time_on_the_events_millisecond_grid() -> None:
+    # A sentence ending at 0.5 + 63 * 0.03 s: its deadline is 2.7399999999999998 in
+    # floats, and a flag the events date at 2.74 is in time.
+    end = 0.5 + 63 * 0.03
+    z = np.zeros(10, dtype=np.int16)
+    call = Call("t", "s", z, z, sentences=[Sentence(0.5, end, True, "angry"),
+                                          Sentence(3.0, 4.0, True, "angry")])
+    assert end + SETTLE < 2.74
+
+    def flag(t: float) -> dict:
+        return {"type": "anger", "t": t, "evidence": {"level": "angry"}}
+
+    assert angry_in_time(call, [flag(2.74)]) == [True, True]
+    assert angry_in_time(call, [flag(2.741)]) == [False, True]
+    assert angry_in_time(call, [flag(4.36)]) == [False, False]
