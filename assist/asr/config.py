@@ -8,6 +8,7 @@
     max_backlog = 10.0    # seconds queued per party before audio is dropped; 0 = never
     gated = true          # false feeds silence too (only to measure what the gate saves)
     shared = true         # recognisers lent to parties one segment at a time (false: one each)
+    renew_after = 300.0   # seconds a recogniser decodes before a new one replaces it; 0 = never
     [asr.models]
     zh = "models/vosk-model-small-cn-0.22"
     en = "models/vosk-model-small-en-us-0.15"
@@ -58,6 +59,9 @@ class AsrParams:
     # Recognisers lent to parties one gated segment at a time (assist/asr/pool.py): a
     # process holds as many as segments decode at once, not two per call.
     shared: bool = flag(True)
+    # A recogniser's graph cache grows with all it decodes; after this much audio it is
+    # replaced by a new one (about a second of CPU).  0 keeps recognisers for good.
+    renew_after: float = number(300.0, 0.0, 86400.0, "s")
     models: Mapping[str, str] = rule(DEFAULT_MODELS, _MODELS)
 
     def __post_init__(self) -> None:

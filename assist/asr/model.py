@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assist.asr.pool import RecognizerPool
+from assist.asr.pool import RENEW_AFTER_S, RecognizerPool
 from assist.asr.text import base_language
 
 FIX = (
@@ -49,12 +49,14 @@ class AsrModel:
     allow_downsample: bool
     pools: dict[int, RecognizerPool] = field(default_factory=dict, compare=False, repr=False)
 
-    def pool(self, rate: int) -> RecognizerPool:
+    def pool(self, rate: int, renew_after: float = RENEW_AFTER_S) -> RecognizerPool:
         """The recognisers this model lends at `rate` (see assist/asr/pool.py)."""
         with _pool_lock:
             if rate not in self.pools:
-                self.pools[rate] = RecognizerPool(self.vosk_model, rate)
-            return self.pools[rate]
+                self.pools[rate] = RecognizerPool(self.vosk_model, rate, renew_after, spare=True)
+            pool = self.pools[rate]
+            pool.renew_after = renew_after  # every party of a process has the same config
+            return pool
 
     def check_rate(self, rate: int) -> str | None:
         """None if audio at `rate` can be recognised, else why not."""

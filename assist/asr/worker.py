@@ -71,8 +71,9 @@ class PartyRecognizer:
         self.stats = RecognizerStats()
         # Worker-thread state below.
         # A private pool is one recogniser for this party, as it was before sharing.
-        self._pool = (model.pool(rate) if self.params.shared
-                      else RecognizerPool(model.vosk_model, rate))
+        renew = self.params.renew_after
+        self._pool = (model.pool(rate, renew) if self.params.shared
+                      else RecognizerPool(model.vosk_model, rate, renew))
         self._lent: Lent | None = None  # borrowed for the segment being decoded
         self._base = 0.0  # this party's fed seconds minus the lent recogniser's, at borrow
         self._map = TimeMap()
