@@ -54,6 +54,7 @@ MIN_CUT = 1.0  # overlaps this long or longer must be flagged
 GREY = 0.8  # overlaps from here to MIN_CUT may go either way (VAD dating)
 SETTLE = 0.35  # talk end is known one hangover (0.3 s) after the last voiced frame
 FRAME = 0.02  # the product's frame
+LATE = 0.05  # a flag this long after its decision point is late (the target)
 
 
 def to_8k(pcm: np.ndarray, rate: int) -> np.ndarray:
@@ -393,7 +394,8 @@ def score_talkover(call: Call, events: list[dict]) -> dict:
     flags = [e for e in events if e["type"] == "interruption"]
     ends = [e for e in events if e["type"] == "interruption.end"]
     res = {"pos": 0, "hit": 0, "grey": 0, "flags": len(flags), "tp": 0, "fa": 0,
-           "short_flagged": 0, "back_flagged": 0, "late": [], "disagree": 0, "missed": []}
+           "short_flagged": 0, "back_flagged": 0, "late": [], "disagree": 0, "missed": [],
+           "late_flags": []}
     used = set()
     for a0, e0 in call.overlaps:
         d = e0 - a0
@@ -404,7 +406,14 @@ def score_talkover(call: Call, events: list[dict]) -> dict:
                 res["missed"].append((call.name, round(a0, 2), round(d, 2)))
             else:
                 res["hit"] += 1
-                res["late"].append(flags[match[0]]["t"] - call.decision(a0))
+                f = flags[match[0]]
+                late = f["t"] - call.decision(a0)
+                res["late"].append(late)
+                if late > LATE + 1e-9:
+                    # the onset the detector dated against the clean source's: where
+                    # they differ, the agent's first frames went unseen
+                    res["late_flags"].append((call.name, round(call.onset(a0), 2),
+                                              f["evidence"]["onset"], round(1000 * late)))
         for i in match:
             used.add(i)
             if d >= MIN_CUT:
@@ -630,6 +639,8 @@ def evaluate(data: Path, loop_for: LoopFor = held_out_loop, seed: int = 12,
                                        for k, v in calm_alerts.items()}}
     late = np.array(talk.pop("late") or [math.nan])
     log(f"missed overlaps: {talk.pop('missed')}")
+    late_flags = talk.pop("late_flags")
+    log("flags over 50 ms late (call, clean onset, flagged onset, ms): " + str(late_flags))
     flags_ok = talk["tp"] + talk["fa"] + talk["short_flagged"] + talk["back_flagged"]
     result["talkover"] = {
         "overlaps_1s_or_more": talk["pos"],
@@ -640,8 +651,12 @@ def evaluate(data: Path, loop_for: LoopFor = held_out_loop, seed: int = 12,
         "grey_0.8_1s_flagged": talk["grey"],
         "false_alarms_per_5min": round(talk["fa"] * 300 / talk["seconds"], 2),
         "end_below_flag": talk["disagree"],
+        # min: a flag before its decision point (the product's VAD heard the agent
+        # before the clean source's did) is as far off as one after it
         "flag_after_decision_ms": {"p50": round(1000 * float(np.nanmedian(late))),
-                                   "max": round(1000 * float(np.nanmax(late)))},
+                                   "max": round(1000 * float(np.nanmax(late))),
+                                   "min": round(1000 * float(np.nanmin(late))),
+                                   "over_50": len(late_flags)},
         "minutes": round(talk["seconds"] / 60, 1)}
     from bench.fit_pace import training_points
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from audio import syllables
 
-from bench.eval_calls import RATE, Call, Clip, build_call, run, stretch
+from bench.eval_calls import RATE, Call, Clip, build_call, run, score_talkover, stretch
 
 
 def test_without_the_development_data_the_benchmark_says_it_skipped(tmp_path: Path) -> None:
@@ -67,3 +67,19 @@ def test_the_decision_point_is_the_detectors_rule_on_the_clean_20_ms_frames() ->
     # The agent's own pause counts the same way.
     paused = _voiced(4, (1.0, 1.5), (2.2, 4.0))
     assert _call(_voiced(4, (0.0, 4.0)), paused).decision(0.99) == pytest.approx(2.22)
+
+
+def _flag(t: float, onset: float) -> dict:
+    return {"type": "interruption", "t": t, "evidence": {"onset": onset, "overlap": 0.98}}
+
+
+def test_a_flag_more_than_50_ms_after_its_decision_point_is_listed_with_its_onsets() -> None:
+    call = _call(_voiced(4, (0.0, 4.0)), _voiced(4, (1.0, 4.0)))
+    call.overlaps = [(0.99, 3.5)]  # decided at 2.0
+    # The agent's first three frames unseen: onset 1.06, flag 60 ms late.
+    late = score_talkover(call, [_flag(2.06, 1.06)])
+    assert late["late_flags"] == [("t", 1.0, 1.06, 60)]
+    assert late["late"] == [pytest.approx(0.06)]
+    # 40 ms is within the target: counted in the distribution, not listed.
+    on_time = score_talkover(call, [_flag(2.04, 1.04)])
+    assert on_time["late_flags"] == [] and on_time["hit"] == 1

@@ -273,3 +273,15 @@ def test_on_audio_a_breath_of_the_customer_at_the_decision_does_not_delay_the_fl
     assert flag.t == pytest.approx(flag.evidence["onset"] + 1.0, abs=0.03)
     (end,) = evidence(got, "interruption.end")
     assert end["overlap"] >= flag.evidence["overlap"]
+
+
+def test_the_agent_is_dated_from_when_they_were_first_heard() -> None:
+    # The VAD's voiced frames start at 3.0; the quiet sound leading into them at 2.96
+    # (Transition.heard): the interruption runs from then, and is flagged 1 s later.
+    got = drive([(1.06, "customer", Transition(1.0)),
+                 (3.06, "agent", Transition(3.0, heard=2.96)),
+                 (5.3, "customer", Transition(1.0, 5.0)), (6.0, "agent", Transition(3.0, 5.7))],
+                end=7.0)
+    flag = of_type(got, "interruption")[0]
+    assert flag.t == pytest.approx(3.96)
+    assert flag.evidence["onset"] == pytest.approx(2.96)

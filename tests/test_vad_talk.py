@@ -56,3 +56,30 @@ def test_longer_onset_and_hangover_count_more_frames():
     flags = "x" * 12 + "." * 40 + "x" * 12  # a 0.8 s pause
     assert len(run(flags)) == 4  # two spurts with the default 0.3 s hangover
     assert run(flags, slow) == [Transition(0.0), Transition(0.0, pytest.approx(1.28))]
+
+
+def run_sound(flags: str) -> list[Transition]:
+    """'x' voiced, 's' audible (sound webrtcvad did not call speech), '.' neither."""
+    tracker = TalkTracker(VadParams(), F)
+    return [tr for i, c in enumerate(flags)
+            if (tr := tracker.feed(i * F, c == "x", c == "s"))]
+
+
+def test_talk_is_heard_from_the_sound_leading_into_its_first_voiced_frame():
+    # two frames of sound at 0.10 s, then the voiced run at 0.14 s: the spurt still
+    # starts at its first voiced frame
+    start = run_sound(".....ssxxx")[0]
+    assert start.heard == pytest.approx(0.10) and start.start == pytest.approx(0.14)
+    # a voiced pair the VAD lost a frame of (x x s) leads into the run that starts
+    assert run_sound("...xxsxxx")[0].heard == pytest.approx(0.06)
+
+
+def test_the_sound_before_talk_moves_when_it_was_heard_at_most_one_onset():
+    # six frames of sound: heard 0.06 s (the onset) before its first voiced frame
+    assert run_sound("..ssssssxxx")[0].heard == pytest.approx(0.16 - 0.06)
+
+
+def test_sound_alone_or_cut_off_by_quiet_does_not_start_or_move_talk():
+    assert run_sound("ssssssssss") == []
+    assert run_sound("ss..xxx")[0].heard == pytest.approx(0.08)
+    assert run_sound("....xxx")[0].heard == pytest.approx(0.08)  # no sound: its start

@@ -43,11 +43,15 @@ NEWEST_DB = 18.0
 # customer.  On the customer's leg it let the ends of their own words through under the
 # agent's reply (a longer customer turn: short overlaps flagged, anger's chunks moved).
 MATCHED = ("agent",)
+# A frame taken for bleed whose own excess over the bleed predicted for it stands this
+# far over the noise floor may still date when talk that starts just after it was first
+# heard (assist/call/pipeline.py): weak evidence that can move a start, never make one.
+HEARD_EXCESS_DB = 14.0
 MAX_SKEW = 5  # frames one party's stream may run ahead of the other's and be compared
 
 
 class _Party:
-    __slots__ = ("levels", "times", "frames", "powers", "floor", "gain")
+    __slots__ = ("levels", "times", "frames", "powers", "floor", "floor_min", "gain")
 
     def __init__(self, keep: int, history: int, floor_frames: int, gain: float) -> None:
         self.levels: deque[float] = deque(maxlen=keep)
@@ -55,6 +59,7 @@ class _Party:
         self.frames: deque[PendingFrame] = deque(maxlen=history)
         self.powers: deque[np.ndarray | None] = deque(maxlen=history)
         self.floor: deque[float] = deque(maxlen=floor_frames)
+        self.floor_min = float("inf")  # min(floor), kept as frames come and go
         # per band, the other party's power into this one's (log): until bleed has been
         # seen clearly, as much as the level rule allows
         self.gain = np.full(ENVELOPE_BANDS, gain)
@@ -88,12 +93,16 @@ class BleedGate:
         # windows of the other party's frames, one row per delay
         self._lags = (np.arange(self._keep)[:, None] + np.arange(MATCH_FRAMES)[None, :])
         self._parties: dict[str, _Party] = {}
+        # what the last frame's excess over its predicted bleed is worked out from,
+        # where the likeness test judged it (`excess_db`, read only where needed)
+        self._excess: tuple[np.ndarray, np.ndarray, float] | None = None
 
     def is_bleed(self, party: str, t: float, frame: PendingFrame,
                  voiced: bool = True) -> bool:
         """Record this frame of `party` (call time `t`); True when it is bleed of the
         other party.  Only a `voiced` frame is compared with the other party's audio
         (an unvoiced one is not speech either way)."""
+        self._excess = None
         me = self._parties.get(party)
         if me is None:
             me = self._parties[party] = _Party(self._keep, self._room, self._floor_frames,
@@ -103,7 +112,13 @@ class BleedGate:
         me.times.append(t)
         me.frames.append(frame)
         me.powers.append(None)
-        me.floor.append(level)
+        floor = me.floor
+        dropped = floor[0] if len(floor) == floor.maxlen else None
+        floor.append(level)
+        if level <= me.floor_min:
+            me.floor_min = level
+        elif dropped is not None and dropped <= me.floor_min:
+            me.floor_min = min(floor)  # the quietest frame aged out
         if self._db <= 0:
             return False
         # The other parties' loudest recent frame, in a plain loop: a generator and a
@@ -120,6 +135,11 @@ class BleedGate:
         if not voiced or self._match_db <= 0 or party not in MATCHED:
             return True
         return not self._unexplained(me, other, frame)
+
+    def floor_db(self, party: str) -> float | None:
+        """The party's quietest frame level of the last `FLOOR_S` (its line's noise)."""
+        me = self._parties.get(party)
+        return me.floor_min if me is not None and me.floor else None
 
     def _unexplained(self, me: _Party, other: _Party, frame: PendingFrame) -> bool:
         """Whether this frame's recent band powers hold more than the other party's
@@ -154,13 +174,22 @@ class BleedGate:
         # Band powers to dBFS (the analyser's scale); the residue's root-mean-square
         # fluctuation against the quietest frame.
         residue_db = 5.0 * float(np.log10(residue / MATCH_FRAMES)) - frame.power_offset_db()
-        floor = min(me.floor)
-        if residue_db < floor + self._match_db:
-            return False
+        floor = me.floor_min
         # The newest frame itself must carry it: over the bleed the other party's
         # loudest frame of the delays would put there, through the path's gains.
-        over = float(np.maximum(newest - np.exp(me.gain) * latest, 0.0).sum())
-        if over <= 0:
+        bleed = np.exp(me.gain) * latest
+        self._excess = (newest, bleed, frame.power_offset_db() + floor)
+        if residue_db < floor + self._match_db:
             return False
-        over_db = 10.0 * float(np.log10(over)) - frame.power_offset_db()
-        return over_db >= floor + NEWEST_DB
+        excess = self.excess_db()
+        return excess is not None and excess >= NEWEST_DB
+
+    def excess_db(self) -> float | None:
+        """The last frame's own excess over the bleed predicted for it, in dB over the
+        party's noise floor, where the likeness test judged it (None elsewhere, or no
+        excess at all)."""
+        if self._excess is None:
+            return None
+        newest, bleed, zero = self._excess
+        over = float(np.maximum(newest - bleed, 0.0).sum())
+        return 10.0 * float(np.log10(over)) - zero if over > 0 else None

@@ -4,7 +4,11 @@ Rules:
 - a frame is voiced when webrtcvad says speech and its level is above a floor
   (webrtcvad alone fires on line noise);
 - talk starts after `onset` seconds of voiced frames (a lone click is not talk)
-  and is dated from the first of them;
+  and is dated from the first of them; it was first heard (`Transition.heard`) in
+  the sound just before them: frames webrtcvad missed that stand clear of the
+  line's noise and are not the other party's bleed (a quiet first syllable under
+  line noise), at most `LEAD_S` early.  Who started talking when (interruptions)
+  reads that; the spurt's features keep the voiced frames;
 - talk ends after `hangover` seconds without a voiced frame, dated from the
   end of the last voiced frame, so short pauses inside a phrase stay inside it;
 - a frame that is the other party's bleed (echo, sidetone, a mixed leg carries
@@ -14,7 +18,7 @@ Rules:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import webrtcvad
@@ -53,6 +57,8 @@ class Transition:
 
     start: float
     end: float | None = None
+    # a start's first sound: `start`, or up to LEAD_S before it (not compared)
+    heard: float | None = field(default=None, compare=False)
 
 
 class VoiceDetector:
@@ -70,6 +76,14 @@ class VoiceDetector:
         return self._vad.is_speech(pcm.tobytes(), self._rate)
 
 
+# How far before its first voiced frame talk may be dated from the sound leading into
+# it: the onset's length, so a spurt never starts earlier than one onset could.
+LEAD_S = 0.06
+# A frame webrtcvad missed is sound leading into talk when it stands this far above the
+# party's quietest frame of the last seconds (and above the level floor).
+AUDIBLE_DB = 10.0
+
+
 class TalkTracker:
     """Onset/hangover smoothing of voiced flags into talk spurts; pure, fed call times."""
 
@@ -77,18 +91,29 @@ class TalkTracker:
         self._onset_frames = max(1, round(params.onset / frame_s))
         self._hang_frames = max(1, round(params.hangover / frame_s))
         self._frame_s = frame_s
+        self._lead = round(LEAD_S / frame_s) * frame_s
         self.state = Talk.QUIET
         self._count = 0
         self._first_voiced = 0.0
         self._last_voiced_end = 0.0
+        self._sound: float | None = None  # start of the sound run leading to now
         self.start = 0.0  # start of the current spurt
 
     @property
     def talking(self) -> bool:
         return self.state in (Talk.SPEAKING, Talk.STOPPING)
 
-    def feed(self, t: float, voiced: bool) -> Transition | None:
+    def feed(self, t: float, voiced: bool, audible: bool = False) -> Transition | None:
+        """One frame starting at `t`: `voiced`, or else `audible` (sound clear of the
+        line's noise that webrtcvad did not call speech)."""
         end = t + self._frame_s
+        if not self.talking:
+            # the run of voiced or audible frames a spurt starting now may be dated from
+            if voiced or audible:
+                if self._sound is None:
+                    self._sound = t
+            else:
+                self._sound = None
         if self.state is Talk.QUIET:
             if voiced:
                 self.state, self._count, self._first_voiced = Talk.STARTING, 1, t
@@ -116,8 +141,12 @@ class TalkTracker:
         if self._count < self._onset_frames:
             return None
         self.state, self._count = Talk.SPEAKING, 0
-        self.start = self._first_voiced
-        return Transition(self.start)
+        self.start = heard = self._first_voiced
+        if self._sound is not None:
+            earliest = self.start - self._lead
+            heard = earliest if self._sound < earliest - 1e-9 else min(self._sound, heard)
+        self._sound = None
+        return Transition(self.start, heard=heard)
 
     def finish(self) -> Transition | None:
         """End an open spurt when the stream ends."""

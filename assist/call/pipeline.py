@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assist.audio.bleed import BleedGate
+from assist.audio.bleed import HEARD_EXCESS_DB, BleedGate
 from assist.audio.features import FrameAnalyzer, FrameFeatures, PendingFrame
 from assist.audio.prosody import NucleiParams, SpurtFeatures, summarise
-from assist.audio.vad import TalkTracker, Transition, VadParams, VoiceDetector
+from assist.audio.vad import AUDIBLE_DB, TalkTracker, Transition, VadParams, VoiceDetector
 from assist.detectors.anger import AngerParams
 from assist.detectors.interruption import InterruptionParams
 from assist.detectors.pace import PaceParams
@@ -57,6 +57,7 @@ class PartyPipeline:
         self.party = party
         self._gate = gate
         self._vad = VoiceDetector(rate, params.vad)
+        self._floor_db = params.vad.floor_db
         self.talk = TalkTracker(params.vad, FRAME_S)
         self._features = FrameAnalyzer(rate, frame_len)
         self._nuclei = params.nuclei
@@ -73,9 +74,23 @@ class PartyPipeline:
     def feed(self, t: float, pcm: np.ndarray) -> Step:
         f = self._features.level(pcm)
         voiced = self._vad.is_voiced(pcm, f.mean_square)
-        if self._gate is not None and self._gate.is_bleed(self.party, t, f, voiced):
+        gate = self._gate
+        bleed = gate is not None and gate.is_bleed(self.party, t, f, voiced)
+        # Sound leading into talk that starts just after it, which dates when the talk
+        # was first heard (a quiet first syllable): webrtcvad missed it, but it stands
+        # clear of the line's noise and is not bleed; or the gate took it for bleed,
+        # but it carries its own excess over the bleed predicted for it.
+        audible = False
+        if gate is not None and not self.talk.talking:
+            if bleed:
+                excess = gate.excess_db() if voiced else None
+                audible = excess is not None and excess >= HEARD_EXCESS_DB
+            elif not voiced and f.level_db >= self._floor_db:
+                floor = gate.floor_db(self.party)
+                audible = floor is not None and f.level_db >= floor + AUDIBLE_DB
+        if bleed:
             voiced = False
-        step = Step(self.talk.feed(t, voiced), voiced)
+        step = Step(self.talk.feed(t, voiced, audible), voiced)
         change = step.change
         if self.talk.talking or change is not None:
             if change is not None and change.end is None:

@@ -5,7 +5,9 @@ Rules:
   at least `min_floor` seconds before the agent's, and pauses inside the turn
   shorter than `floor_gap` keep it (a customer who stops for breath has not
   handed over);
-- the agent's talk that begins then is a candidate, dated from its onset;
+- the agent's talk that begins then is a candidate, dated from its onset: the
+  first sound leading into the VAD's voiced frames (`Transition.heard`), so a quiet
+  first syllable the VAD missed under line noise does not put the flag off;
 - the overlap runs from the agent's onset to the earlier of the two parties'
   last voiced frame ends: an agent who starts in the customer's pause is
   talking over them once they go on.  One definition for the flag's evidence
@@ -81,9 +83,10 @@ class InterruptionDetector:
             self._talking["agent"] = True
             resumed = self._onset is not None and self._agent_end is not None
             self._agent_end = None
-            if (not resumed and self.holds_floor(change.start) and self._floor is not None
-                    and change.start - self._floor >= self._p.min_floor):
-                self._onset, self._fired = change.start, False
+            start = _heard(change)
+            if (not resumed and self.holds_floor(start) and self._floor is not None
+                    and start - self._floor >= self._p.min_floor):
+                self._onset, self._fired = start, False
         elif change is not None:
             self._talking["agent"], self._agent_end = False, change.end
         if (self._onset is not None and self._agent_end is not None
@@ -106,8 +109,9 @@ class InterruptionDetector:
         if change is None:
             return []
         if change.end is None:
-            if not self.holds_floor(change.start):
-                self._floor = change.start
+            start = _heard(change)
+            if not self.holds_floor(start):
+                self._floor = start
             self._talking["customer"], self._cust_end = True, None
         else:
             self._talking["customer"], self._cust_end = False, change.end
@@ -135,3 +139,8 @@ class InterruptionDetector:
                               "ended_by": ended_by}))
         self._onset, self._fired, self._agent_end = None, False, None
         return out
+
+
+def _heard(change: Transition) -> float:
+    """When a party's talk was first heard: its first sound, before the VAD's onset."""
+    return change.start if change.heard is None else change.heard

@@ -1,0 +1,104 @@
+"""When a party's talk was first heard: the quiet sound leading into it, never bleed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assist.audio.bleed import BleedGate
+from assist.call.pipeline import FRAME_S, LoopParams, PartyPipeline
+
+RATE = 8000
+N = 160
+
+
+class ScriptedVad:
+    """webrtcvad's answers, frame by frame."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        self._answers = iter(answers)
+
+    def is_voiced(self, pcm: np.ndarray, mean_square: float) -> bool:
+        return next(self._answers)
+
+
+def frame(dbfs: float, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(0, 32768 * 10 ** (dbfs / 20), N)
+    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+
+
+def agent_start(agent_db: list[float], agent_vad: list[bool],
+                customer_db: float) -> tuple[float, float | None]:
+    """Feed both parties (customer first) through one gate; the agent's talk start and
+    when it was first heard."""
+    params = LoopParams()
+    gate = BleedGate(params.vad, FRAME_S)
+    pipes = {p: PartyPipeline(p, RATE, N, params, gate) for p in ("customer", "agent")}
+    pipes["customer"]._vad = ScriptedVad([False] * len(agent_db))  # type: ignore[assignment]
+    pipes["agent"]._vad = ScriptedVad(agent_vad)  # type: ignore[assignment]
+    for i, (level, _) in enumerate(zip(agent_db, agent_vad, strict=True)):
+        t = i * FRAME_S
+        pipes["customer"].feed(t, frame(customer_db, 2 * i))
+        step = pipes["agent"].feed(t, frame(level, 2 * i + 1))
+        if step.change is not None and step.change.end is None:
+            return step.change.start, step.change.heard
+    raise AssertionError("the agent never started talking")
+
+
+# a second of line noise, two frames of quiet sound the VAD missed, then voiced speech
+LEVELS = [-60.0] * 50 + [-45.0, -42.0] + [-30.0] * 4
+VAD = [False] * 52 + [True] * 4
+
+
+def test_talk_is_heard_from_the_quiet_sound_the_vad_missed_before_it() -> None:
+    start, heard = agent_start(LEVELS, VAD, customer_db=-90.0)
+    assert heard == pytest.approx(50 * FRAME_S)
+    assert start == pytest.approx(52 * FRAME_S)  # the spurt: its voiced frames
+
+
+def test_sound_that_could_be_the_other_partys_bleed_is_not_heard_as_theirs() -> None:
+    # a customer at -20 dBFS: frames under -35 on the agent's leg may be their bleed
+    assert agent_start(LEVELS, VAD, customer_db=-20.0)[1] == pytest.approx(52 * FRAME_S)
+
+
+def test_line_noise_before_talk_is_not_heard_as_talk() -> None:
+    levels = [-60.0] * 52 + [-30.0] * 4
+    assert agent_start(levels, VAD, customer_db=-90.0)[1] == pytest.approx(52 * FRAME_S)
+
+
+def mixed_start(own_db: list[float], customer_db: list[float],
+                vad: list[bool]) -> tuple[float, float | None]:
+    """The agent's leg carries the customer's -25 dB echo plus their own sound at
+    `own_db` (below -90: none); the agent's talk start and when it was first heard."""
+    params = LoopParams()
+    gate = BleedGate(params.vad, FRAME_S)
+    pipes = {p: PartyPipeline(p, RATE, N, params, gate) for p in ("customer", "agent")}
+    pipes["customer"]._vad = ScriptedVad([False] * len(vad))  # type: ignore[assignment]
+    pipes["agent"]._vad = ScriptedVad(vad)  # type: ignore[assignment]
+    for i, (own, cust) in enumerate(zip(own_db, customer_db, strict=True)):
+        t = i * FRAME_S
+        c = frame(cust, 2 * i)
+        a = c * 10 ** (-25 / 20) + frame(-60.0, 10_000 + i)
+        if own > -90:
+            a = a + frame(own, 20_000 + i)
+        pipes["customer"].feed(t, c)
+        step = pipes["agent"].feed(t, np.clip(np.rint(a), -32768, 32767).astype(np.int16))
+        if step.change is not None and step.change.end is None:
+            return step.change.start, step.change.heard
+    raise AssertionError("the agent never started talking")
+
+
+def test_frames_under_a_loud_customer_with_their_own_excess_date_when_talk_was_heard(
+) -> None:
+    # a second of quiet line, a second of a loud customer (-20 dBFS) echoed at -25 dB
+    # on the agent's leg, then the agent: a frame at -37 dBFS (under the level rule's
+    # -35, and too soon for the likeness test: taken for bleed), then at -30 (their own)
+    own = [-99.0] * 100 + [-37.0] + [-30.0] * 5
+    cust = [-99.0] * 50 + [-20.0] * 56
+    vad = [False] * 50 + [True] * 56  # the echo is speech to webrtcvad as well
+    start, heard = mixed_start(own, cust, vad)
+    assert start == pytest.approx(101 * FRAME_S)  # the spurt: the frames not bleed
+    assert heard == pytest.approx(100 * FRAME_S)
+    # the echo alone before them is not heard as the agent
+    start, heard = mixed_start([-99.0] * 101 + [-30.0] * 5, cust, vad)
+    assert start == heard == pytest.approx(101 * FRAME_S)
