@@ -385,9 +385,13 @@ def sentence_scores(call: Call, events: list[dict]) -> list[float | None]:
 
 def angry_in_time(call: Call, events: list[dict]) -> list[bool]:
     """Per angry sentence: did the level reach "angry" by the sentence's end (plus the
-    talk state's settling time)?"""
+    talk state's settling time)?  Compared on the events' millisecond grid: a flag at
+    exactly the deadline is in time (compared as floats, a deadline a hair under
+    the rounded event time, 2.7399999999999998 for a 2.74 s flag, turned 1-6% of the
+    sentences into misses by 2e-16 s)."""
     angry = [e["t"] for e in events if e["type"] == "anger" and e["evidence"]["level"] == "angry"]
-    return [any(t <= s.end + SETTLE for t in angry) for s in call.sentences if s.angry]
+    return [any(round(t, 3) <= round(s.end + SETTLE, 3) for t in angry)
+            for s in call.sentences if s.angry]
 
 
 def score_talkover(call: Call, events: list[dict]) -> dict:

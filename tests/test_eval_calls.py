@@ -9,7 +9,18 @@ import numpy as np
 import pytest
 from audio import syllables
 
-from bench.eval_calls import RATE, Call, Clip, build_call, run, score_talkover, stretch
+from bench.eval_calls import (
+    RATE,
+    SETTLE,
+    Call,
+    Clip,
+    Sentence,
+    angry_in_time,
+    build_call,
+    run,
+    score_talkover,
+    stretch,
+)
 
 
 def test_without_the_development_data_the_benchmark_says_it_skipped(tmp_path: Path) -> None:
@@ -101,3 +112,20 @@ def test_a_flag_more_than_50_ms_after_its_decision_point_is_listed_with_its_onse
     # 40 ms is within the target: counted in the distribution, not listed.
     on_time = score_talkover(call, [_flag(2.04, 1.04)])
     assert on_time["late_flags"] == [] and on_time["hit"] == 1
+
+
+def test_an_angry_flag_at_the_deadline_is_in_time_on_the_events_millisecond_grid() -> None:
+    # A sentence ending at 0.5 + 63 * 0.03 s: its deadline is 2.7399999999999998 in
+    # floats, and a flag the events date at 2.74 is in time.
+    end = 0.5 + 63 * 0.03
+    z = np.zeros(10, dtype=np.int16)
+    call = Call("t", "s", z, z, sentences=[Sentence(0.5, end, True, "angry"),
+                                          Sentence(3.0, 4.0, True, "angry")])
+    assert end + SETTLE < 2.74
+
+    def flag(t: float) -> dict:
+        return {"type": "anger", "t": t, "evidence": {"level": "angry"}}
+
+    assert angry_in_time(call, [flag(2.74)]) == [True, True]
+    assert angry_in_time(call, [flag(2.741)]) == [False, True]
+    assert angry_in_time(call, [flag(4.36)]) == [False, False]

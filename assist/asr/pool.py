@@ -116,6 +116,8 @@ class RecognizerPool:
         with self._lock:
             self._making = None
             self._idle.insert(0, lent)  # it has decoded nothing yet: the coldest
+            held = self.lent + len(self._idle)
+        log.info("speech recognisers at %d Hz: a spare made ready, %d in all", self._rate, held)
 
     def wait_spare(self, timeout: float = 60.0) -> None:
         """Until a spare being made is in (for tests and orderly shutdown)."""
