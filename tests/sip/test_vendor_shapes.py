@@ -16,6 +16,9 @@ from tests.sip.uac import FIX, Uac
 pytestmark = pytest.mark.integration
 
 TONES = [440.0, 1000.0]
+# Seconds of tone a tapped call sends: `heard` needs 0.8 s of it per party, and on a
+# loaded machine the tap's first half second or so can come before its media is up.
+SECONDS = 3.0
 # fixture -> (party of m=0, party of m=1, agent id), as its metadata says
 SHAPES = {
     "legacy_schema.sip": ("customer", "agent", "2001"),  # Oracle/Acme pre-RFC schema
@@ -47,7 +50,7 @@ def test_vendor_shape_over_udp_taps_both_streams_with_metadata_roles(tap, fixtur
     before = len(tap.sink.order)
     uac = Uac(tap.port, "udp", ip="127.0.0.6")
     try:
-        outcome = uac.call(fixture, TONES)
+        outcome = uac.call(fixture, TONES, seconds=SECONDS)
     finally:
         uac.close()
     check_tapped(tap, before, fixture, outcome)
@@ -104,7 +107,7 @@ def test_packets_of_other_than_20_ms_reach_each_party_whole(tap, ptime):
     before = len(tap.sink.order)
     uac = Uac(tap.port, "udp", ip="127.0.0.6")
     try:
-        outcome = uac.call(offer, TONES, seconds=1.8)
+        outcome = uac.call(offer, TONES, seconds=SECONDS)
     finally:
         uac.close()
     check_tapped(tap, before, "rfc7865.sip", outcome)
@@ -120,11 +123,12 @@ def test_shapes_over_one_tcp_connection(tap):
     try:
         for fixture in ("three_parts.sip", "prefixed_crossed.sip", "text_labels.sip"):
             before = len(tap.sink.order)
-            check_tapped(tap, before, fixture, uac.call(fixture, TONES))
+            check_tapped(tap, before, fixture, uac.call(fixture, TONES, seconds=SECONDS))
         refused = uac.call("plain_one_stream.sip", TONES[:1])
         assert refused.final.status == 488
         before = len(tap.sink.order)
-        check_tapped(tap, before, "legacy_schema.sip", uac.call("legacy_schema.sip", TONES))
+        check_tapped(tap, before, "legacy_schema.sip",
+                     uac.call("legacy_schema.sip", TONES, seconds=SECONDS))
     finally:
         uac.close()
     assert tap.idle()
@@ -144,7 +148,8 @@ def test_oversized_invite_over_tcp_is_refused_and_the_connection_goes_on(tap, ca
         assert big.final.status == 513, big.final.head
         assert "the SIP stack reads at most 4000 bytes" in (big.final.header("warning") or "")
         before = len(tap.sink.order)
-        check_tapped(tap, before, "three_parts.sip", uac.call("three_parts.sip", TONES))
+        check_tapped(tap, before, "three_parts.sip",
+                     uac.call("three_parts.sip", TONES, seconds=SECONDS))
     finally:
         uac.close()
     assert "refused INVITE from 127.0.0.6" in caplog.text and "(trunk vendors): 513" in caplog.text
