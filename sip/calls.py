@@ -131,6 +131,8 @@ class TapCall(pj.Call):
                 self.ports[role] = tap
                 if self.tap_id is not None:  # a stream added after the start
                     tap.begin(self.tap_id, 0)
+                else:  # keep what it sends until the call starts (a late ACK)
+                    tap.arm()
             if tap.slot != slot:
                 self.getAudioMedia(index).startTransmit(tap)
                 tap.slot = slot

@@ -118,12 +118,21 @@ class Taps:
 
     def _start(self, tap_id: str, agent: str | None, trunk: Trunk, meta: dict[str, Any],
                calls: list[TapCall]) -> None:  # fmt: skip
-        self._started[tap_id] = time.monotonic()
+        # What the streams sent before this moment (a late ACK, a leg waiting for its
+        # pair) comes first: the call's time 0 is the start of the longest such stretch,
+        # and each party's ends here, so the parties stay in step.
+        ports = [port for c in calls for port in c.ports.values()]
+        frame = samples_per_frame(self.rate)
+        lead = -(-max((p.early_samples for p in ports), default=0) // frame) * frame
+        self._started[tap_id] = time.monotonic() - lead / self.rate  # call time 0
         self.loop.call_soon_threadsafe(self._loop_start, tap_id, agent, trunk.language, meta)
         for c in calls:
             c.tap_id = tap_id
-            for port in c.ports.values():
-                port.begin(tap_id, 0)
+        for port in ports:
+            port.begin(tap_id, lead, early=True)
+        if lead:
+            log.info("call %s: %.2f s of audio came before the call started; kept", tap_id,
+                     lead / self.rate)  # fmt: skip
         log.info("call %s started: agent %s, trunk %s", tap_id, agent, trunk.name)
 
     def _apply(self, trunk: Trunk, action: Start | Join | End) -> None:

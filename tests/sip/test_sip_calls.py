@@ -214,3 +214,6 @@ def test_a_forked_leg_that_joins_late_has_its_audio_checked(tap, tmp_path):
     assert ("agent", "silent", False) in reports  # looked at 5 s after it joined
     assert ("agent", "silent", True) in reports and ("customer", "ok", True) in reports
     assert_party_audio(call, "customer", CUSTOMER_HZ)
+    # the 2 s the customer's leg waited for its pair are the call's first 2 s, kept
+    tone_s = sum(np.abs(f.pcm).max() > 4000 for f in call.frames["customer"]) * 0.02
+    assert tone_s >= 10.5, f"{tone_s:.2f} s of the customer's 11 s of tone"
