@@ -74,8 +74,9 @@ def test_audio_before_a_late_ack_is_kept_and_both_parties_stay_in_step(tap, capl
     for party, hz in (("customer", TONES[0]), ("agent", TONES[1])):
         assert heard(call, party) == pytest.approx(hz, abs=10)
         loud = [f for f in call.frames[party] if np.abs(f.pcm).max() > 4000]
-        # 80 packets sent; without the early audio about 55 (the 0.5 s before the ACK lost)
-        assert len(loud) >= 76, f"{party}: {len(loud)} of 80 frames of tone"
+        # 80 packets sent; without the early audio at most 55 (the 0.5 s before the ACK
+        # lost); a loaded tap may still miss a few packets of its own
+        assert len(loud) >= 72, f"{party}: {len(loud)} of 80 frames of tone"
         first_loud[party] = loud[0].t
         times = [f.t for f in call.frames[party]]
         assert times == sorted(times) and len(set(times)) == len(times)

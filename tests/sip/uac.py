@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from sip import loopback
@@ -38,6 +39,7 @@ class Uac(loopback.Uac):
             self._send(self._request("ACK", self._cseq, self._dialog))
         finally:
             player.join()
+            time.sleep(1.0)  # what the tap's jitter buffer still holds reaches the call
             self.hang_up()
         return out, again
 
