@@ -99,6 +99,8 @@ class SipServer:
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:assist@{s.bound or '127.0.0.1'}"
         acfg.mediaConfig.transportConfig.port = s.rtp_port
+        # pjsua's range is where an RTP port may start; its RTCP port is the next one.
+        acfg.mediaConfig.transportConfig.portRange = s.rtp_port_range - 2
         if s.bound:
             acfg.mediaConfig.transportConfig.boundAddress = s.bound
         acc = _Account(self)

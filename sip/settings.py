@@ -38,7 +38,12 @@ class SipSettings:
                      " IPv4 only)", _ipv4, ("", "::1", "localhost"))  # trunks decide who
     udp_port: int = number(5060, 0, 65535)  # 0: no UDP listener
     tcp_port: int = number(5060, 0, 65535)  # 0: no TCP listener
-    rtp_port: int = number(4000, 0, 65535)
+    rtp_port: int = number(4000, 0, 65535)  # 0: any free port (no firewall rule can name it)
+    # RTP and RTCP use rtp_port .. rtp_port + rtp_port_range - 1 and wrap around inside,
+    # so a firewall can name them; pjsua on its own walks upwards forever, into the
+    # kernel's ephemeral ports and other processes' ranges.  Two ports a stream: 1000
+    # serves 500 streams at once, far above what max_calls admits.
+    rtp_port_range: int = number(1000, 16, 65535)
     max_calls: int = number(WHEEL_MAX_CALLS, 1, WHEEL_MAX_CALLS, "(the pjsua2 wheel's limit)")
     clock_rate: int = choice(8000, (8000, 16000))  # G.711 decodes bit-exact at 8 kHz
     log_level: int = number(1, 0, 6)  # pjsip's own log verbosity on stderr
@@ -49,6 +54,9 @@ class SipSettings:
         check_fields(self, "sip")
         if self.udp_port == 0 and self.tcp_port == 0:
             raise ConfigError("sip.udp_port", "enable at least one of udp_port, tcp_port")
+        if self.rtp_port and self.rtp_port + self.rtp_port_range > 65536:
+            raise ConfigError("sip.rtp_port_range", f"rtp_port {self.rtp_port} + "
+                              f"rtp_port_range {self.rtp_port_range} goes past port 65535")
 
     @property
     def bound(self) -> str | None:

@@ -125,6 +125,8 @@ def test_every_default_is_in_its_own_range(section: str, key: str) -> None:
     ("[anger]\nangry_off = 0.4\n", ":2: anger.angry_off: must lie in [tense_on, angry_on)"),
     ("[server]\ntls_cert = 'a.pem'\n", ":2: server.tls_cert: tls_cert and tls_key go together"),
     ("[sip]\nudp_port = 0\ntcp_port = 0\n", ":2: sip.udp_port: enable at least one"),
+    ("[sip]\nrtp_port = 65000\n", ":1: sip.rtp_port_range: rtp_port 65000 + rtp_port_range "
+     "1000 goes past port 65535"),
     ("[coach]\nper_event = 0\n", ":2: coach.per_event: must be 1..5 cards, got 0"),
     ("[prompts]\ndirs = [1]\n", ":2: prompts.dirs: must be a list of strings"),
     ("[asr]\nmodels = { zh = 3 }\n", ":2: asr.models.zh: must be a folder path string"),

@@ -215,7 +215,7 @@ def _listens(cfg: Config, r: Report, sock: Path) -> None:
         r.add("listens on", f"panel {scheme}://{cfg.server.host}:{cfg.server.port}/")
     if c.role in ("embedded", "tap") and cfg.trunks:
         r.add("listens on", f"SIP {sp.host} udp {sp.udp_port or 'off'}, tcp "
-              f"{sp.tcp_port or 'off'}; RTP from {sp.rtp_port}; {len(cfg.trunks)} trunk(s)")
+              f"{sp.tcp_port or 'off'}; RTP {_rtp_ports(cfg)}; {len(cfg.trunks)} trunk(s)")
     if c.role in ("embedded", "tap") and cfg.fork.enabled:
         r.add("listens on", f"media forks {cfg.fork.host}:{cfg.fork.port}")
     if c.role == "analysis":
@@ -270,6 +270,13 @@ def _kamailio(cfg: Config, r: Report, probes: _Probes) -> None:
         if got:
             r.warn("kamailio.taps", f"tap {tap} does not answer OPTIONS now ({got}); "
                    "Kamailio marks it down until it does")
+
+
+def _rtp_ports(cfg: Config) -> str:
+    sp = cfg.sip
+    if not sp.rtp_port:
+        return "on any free port"
+    return f"{sp.rtp_port}-{sp.rtp_port + sp.rtp_port_range - 1}"
 
 
 def _warnings(cfg: Config, r: Report) -> None:

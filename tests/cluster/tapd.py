@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.sip.sipkit import RTP_BLOCK
+
 ROOT = Path(__file__).resolve().parents[2]
 SBC = "127.0.0.7"  # the SBC's address: the only one the trunk allows
 SBC_AUTH = "127.0.0.5"  # an SBC that must prove a shared secret
@@ -48,7 +50,8 @@ def stop_process(proc: subprocess.Popen[str] | None) -> None:
 
 class TapProcess:
     def __init__(self, name: str, workdir: Path, sip_port: int, rtp_port: int,
-                 secret: Path, proxy: str, extra: str = "") -> None:  # fmt: skip
+                 secret: Path, proxy: str, extra: str = "",
+                 rtp_ports: int = RTP_BLOCK) -> None:  # fmt: skip
         self.name, self.port = name, sip_port
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +66,7 @@ host = "127.0.0.1"
 udp_port = {sip_port}
 tcp_port = 0
 rtp_port = {rtp_port}
+rtp_port_range = {rtp_ports}
 [cluster]
 name = "{name}"
 proxies = ["{proxy}"]

@@ -120,7 +120,7 @@ def test_a_tap_finds_its_analysis_socket_and_kamailio_its_taps(tmp_path: Path,
     cfg = load(write(tmp_path, text))
     r = explain(cfg)
     lines = "\n".join(r.lines)
-    assert f"SIP 127.0.0.1 udp {sip_answerer}, tcp off; RTP from 4000; 1 trunk(s)" in lines
+    assert f"SIP 127.0.0.1 udp {sip_answerer}, tcp off; RTP 4000-4999; 1 trunk(s)" in lines
     assert "X-Assist-Source from 127.0.0.1 (cluster.proxies)" in lines
     assert f"analysis socket {sock_path} (NOT reachable" in lines
     assert f"tap 127.0.0.1:{sip_answerer}: answers OPTIONS" in lines
