@@ -47,7 +47,10 @@ LATE_MS = 100.0
 # docs/operations.md), so batch work on the machine does not stall their audio.
 MEDIA_NICE = ["nice", "-n", "-10"]
 CALLS_PER_TAP = 4
-RTP_BASE, RTP_SPAN = 41000, 100  # tap i takes RTP ports from RTP_BASE + i * RTP_SPAN
+# Tap i takes its RTP ports from RTP_BASE + i * RTP_SPAN on (its [sip] rtp_port_range),
+# below the kernel's ephemeral ports, so no other socket takes one: sipp sends the second
+# stream to the first one's port + 2.
+RTP_BASE, RTP_SPAN = 20000, 100
 
 TAP_CONFIG = """data_dir = "{data}"
 [auth]
@@ -59,6 +62,7 @@ host = "127.0.0.1"
 udp_port = {port}
 tcp_port = 0
 rtp_port = {rtp}
+rtp_port_range = {span}
 [cluster]
 name = "{name}"
 proxies = ["127.0.0.1"]
@@ -232,8 +236,8 @@ def trial(calls: int, seconds: float = 20.0) -> dict[str, Any]:
         ports.append(port)
         cfg = work / f"tap{i}.toml"
         cfg.write_text(TAP_CONFIG.format(data=work / f"tap{i}", secret=secret, port=port,
-                                         rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}", sbc=SBC,
-                                         cluster="", language=""))
+                                         rtp=RTP_BASE + i * RTP_SPAN, span=RTP_SPAN, name=f"tap{i}",
+                                         sbc=SBC, cluster="", language=""))
         taps.append(subprocess.Popen([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench",
                                       "--tap", str(cfg)], cwd=ROOT, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -472,8 +476,9 @@ def trial_roles(calls: int, seconds: float = 20.0, *, model: str = "",
                 cfg = work / f"tap{i}.toml"
                 role = f'role = "tap"\nanalysis_socket = "{socks[i % analyses]}"'
                 cfg.write_text(TAP_CONFIG.format(data=work / f"tap{i}", secret=secret, port=port,
-                                                 rtp=RTP_BASE + i * RTP_SPAN, name=f"tap{i}",
-                                                 sbc=SBC, cluster=role, language=lang))
+                                                 rtp=RTP_BASE + i * RTP_SPAN, span=RTP_SPAN,
+                                                 name=f"tap{i}", sbc=SBC, cluster=role,
+                                                 language=lang))
                 taps.append(spawn([*MEDIA_NICE, sys.executable, "-m", "bench.cluster_bench",
                                    "--role-tap",
                                    str(cfg)], f"tap{i}.log"))

@@ -152,7 +152,7 @@ def _child(calls: int, seconds: float) -> dict[str, Any]:
     trunks = parse_trunks("[[trunks]]\nname='bench'\nsources=['127.0.0.1']\n"
                           "agent_aor='^sip:(\\d{4})@'\n")  # fmt: skip
     server = SipServer(trunks, loop, Sink(), SipSettings(
-        host="127.0.0.1", udp_port=port, tcp_port=0, rtp_port=rtp_low,
+        host="127.0.0.1", udp_port=port, tcp_port=0, rtp_port=rtp_low, rtp_port_range=64,
         jitter_ms=_jitter()))  # fmt: skip
     server.start()
     work = Path(tempfile.mkdtemp(prefix="sip-bench-"))

@@ -36,7 +36,7 @@ from tests.cluster.redisd import REDIS_SERVER, RedisD
 from tests.cluster.streamkit import wait_for
 from tests.cluster.tapd import SBC, TapProcess
 from tests.cluster.test_kamailio_cluster import assert_parties_right, sbc_audio
-from tests.sip.sipkit import free_port, run_sipp, statuses
+from tests.sip.sipkit import free_port, rtp_block, run_sipp, statuses
 
 postgres_server = postgresd.postgres_server
 pytestmark = [
@@ -62,7 +62,7 @@ def chain(tmp_path_factory, postgres_server):
     sockdir = tempfile.TemporaryDirectory(prefix="assist-chain-")
     sock = Path(sockdir.name) / "analysis.sock"
     an = chaind.analysis(work, redis.url, sock)
-    taps = [TapProcess(f"tap{i}", work, free_port(), 43000 + i * 200 + free_port() % 10 * 20,
+    taps = [TapProcess(f"tap{i}", work, free_port(), rtp_block(),
                        secret_file, proxy="127.0.0.1",
                        extra=f'role = "tap"\nanalysis_socket = "{sock}"')
             for i in range(1, N_TAPS + 1)]  # fmt: skip

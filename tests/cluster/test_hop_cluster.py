@@ -25,7 +25,7 @@ from tests.cluster import chaind
 from tests.cluster.redisd import REDIS_SERVER, RedisD
 from tests.cluster.tapd import SBC, TapProcess
 from tests.cluster.test_kamailio_cluster import SCENARIO, assert_parties_right, sbc_audio
-from tests.sip.sipkit import free_port, run_sipp, statuses, wait_until, warning_of
+from tests.sip.sipkit import free_port, rtp_block, run_sipp, statuses, wait_until, warning_of
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,7 +45,7 @@ def hop(tmp_path_factory):
     sockdir = tempfile.TemporaryDirectory(prefix="assist-hop-")
     sock = Path(sockdir.name) / "analysis.sock"
     analysis = chaind.analysis(work, rd.url, sock, name="an1")
-    taps = [TapProcess(f"tap{i}", work, free_port(), 43000 + i * 200 + free_port() % 10 * 20,
+    taps = [TapProcess(f"tap{i}", work, free_port(), rtp_block(),
                        secret, proxy=NO_PROXY,
                        extra=f'role = "tap"\nanalysis_socket = "{sock}"')
             for i in (1, 2)]  # fmt: skip
@@ -234,7 +234,7 @@ def test_a_second_analysis_process_serves_its_own_taps_and_dies_alone(hop) -> No
     sockdir = tempfile.TemporaryDirectory(prefix="assist-hop2-")
     sock = Path(sockdir.name) / "analysis2.sock"
     second = chaind.analysis(hop.work, hop.redis.url, sock, name="an2")
-    tap = TapProcess("tap3", hop.work, free_port(), 44000 + free_port() % 10 * 20,
+    tap = TapProcess("tap3", hop.work, free_port(), rtp_block(),
                      hop.work / "panel-secret", proxy=NO_PROXY,
                      extra=f'role = "tap"\nanalysis_socket = "{sock}"')
     try:

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from tests.sip.sipkit import TRUNKS, RecordingSink, Tap, free_port
+from tests.sip.sipkit import RTP_BLOCK, TRUNKS, RecordingSink, Tap, free_port, rtp_block
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +26,9 @@ def tap():
     thread.start()
     sink = RecordingSink(loop)
     port = free_port()
-    rtp_port = 30000 + (port % 1000) * 20
+    rtp_port = rtp_block()
     settings = SipSettings(host="0.0.0.0", udp_port=port, tcp_port=port, rtp_port=rtp_port,
-                           answer_delay=0.2)  # fmt: skip
+                           rtp_port_range=RTP_BLOCK, answer_delay=0.2)  # fmt: skip
     server = SipServer(parse_trunks(TRUNKS, "tests"), loop, sink, settings)
     server.start()
     yield Tap(server, sink, port, rtp_port, loop)

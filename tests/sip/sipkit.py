@@ -140,6 +140,34 @@ def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
             return port
 
 
+# Each tap under test takes its RTP ports from its own block below the kernel's ephemeral
+# ports (32768 up on Linux), so no socket opened meanwhile (sipp's, a client's) and no
+# other tap can take one: sipp sends the second stream to the first one's port + 2, so
+# a tap that had to skip a taken port would answer a call whose second party is silent.
+RTP_BLOCK = 100  # ports: [sip] rtp_port_range of every tap under test
+_BLOCKS = (32768 - 10000) // RTP_BLOCK  # blocks from port 10000 up, all below 32768
+_next_block = itertools.count(int(time.time() * 1000) % 200)  # runs side by side differ
+
+
+def rtp_block() -> int:
+    """The first of RTP_BLOCK free UDP ports no other tap in this run was given."""
+    for _ in range(_BLOCKS):
+        base = 10000 + next(_next_block) % _BLOCKS * RTP_BLOCK
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + RTP_BLOCK):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise RuntimeError("no free block of RTP ports below 32768")
+
+
 def media_port() -> int:
     """A base for sipp's -mp: sipp binds it and the next three (audio RTP and RTCP, video
     RTP and RTCP) and exits if any is taken, so all four must be free, on any address."""

@@ -25,7 +25,7 @@ import pytest
 from assist.panel.auth import issue_token, load_or_create_secret
 from tests.browser import ARGS, CHROMIUM
 from tests.sip.rtp import write_pcap
-from tests.sip.sipkit import free_port, run_sipp
+from tests.sip.sipkit import RTP_BLOCK, free_port, rtp_block, run_sipp
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "assist" / "demo" / "demo_call.wav"
@@ -53,7 +53,7 @@ agent_aor = '^sip:(?P<agent>8\\d{3})@'
 @contextmanager
 def running_service(tmp_path: Path, trunks: str = SBC_TRUNK) -> Iterator[SimpleNamespace]:
     """`assist run` with these trunks on free SIP/RTP ports, until it is waiting for calls."""
-    sip_port, rtp_port = free_port(), 40000 + free_port() % 1000 * 10
+    sip_port, rtp_port = free_port(), rtp_block()
     cfg = tmp_path / "assist.toml"
     cfg.write_text(f"""data_dir = "{tmp_path / 'data'}"
 [sip]
@@ -61,6 +61,7 @@ host = "127.0.0.1"
 udp_port = {sip_port}
 tcp_port = {sip_port}
 rtp_port = {rtp_port}
+rtp_port_range = {RTP_BLOCK}
 
 {trunks}""", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "assist", "--config", str(cfg), "run",
@@ -174,7 +175,7 @@ def test_a_sip_port_in_use_stops_the_service_with_a_clear_error(tmp_path) -> Non
 host = "127.0.0.1"
 udp_port = {port}
 tcp_port = 0
-rtp_port = {40000 + port % 1000 * 10}
+rtp_port = {rtp_block()}
 
 {SBC_TRUNK}""", encoding="utf-8")
     try:
