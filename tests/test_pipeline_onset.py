@@ -140,3 +140,21 @@ def test_a_first_sound_under_100_hz_under_a_loud_customer_dates_when_talk_was_he
     # the voice 40 ms later
     assert step.change.heard == pytest.approx(100 * FRAME_S)
     assert step.change.start <= 102 * FRAME_S + 1e-9
+
+
+def test_a_first_sound_as_the_customer_grows_louder_dates_when_talk_was_heard() -> None:
+    # a second of quiet line, a second of the customer at -30 dBFS echoed at -25 dB on
+    # the agent's leg (the gate learns the echo path); then the customer 10 dB louder
+    # and, in that same frame, the agent's first sound at -38 dBFS, then their voice at
+    # -30.  The window's band powers rise with the customer's, so free per-band gains
+    # fit the first sound as bleed; over the bleed the learnt path predicts, it stands
+    # out.
+    own = [-99.0] * 100 + [-38.0] + [-30.0] * 5
+    cust = [-99.0] * 50 + [-30.0] * 50 + [-20.0] * 6
+    vad = [False] * 50 + [True] * 56
+    start, heard = mixed_start(own, cust, vad)
+    assert start == pytest.approx(101 * FRAME_S)  # the spurt: the frames not bleed
+    assert heard == pytest.approx(100 * FRAME_S)
+    # the louder echo alone is not heard as the agent
+    start, heard = mixed_start([-99.0] * 101 + [-30.0] * 5, cust, vad)
+    assert start == heard == pytest.approx(101 * FRAME_S)

@@ -174,6 +174,15 @@ class BleedGate:
         explained = float(per_delay[d])
         total = float(np.einsum("fb,fb->", mine, mine))
         residue = total - explained
+        floor = me.floor_min
+        # The newest frame itself must carry it: over the bleed the other party's
+        # loudest frame of the delays would put there, through the path's gains.  Kept
+        # for `excess_db` even where the window reads as bleed: a voice's first frame is
+        # a small part of the window's variance, which free per-band gains fit, but it
+        # stands over what the learnt path predicts (weak evidence of when talk that
+        # starts just after was first heard, never of talk itself).
+        bleed = np.exp(me.gain) * latest
+        self._excess = (newest, bleed, frame.power_offset_db() + floor)
         if residue <= 0 or explained >= CLEAR * total:
             # clearly bleed: the echo path's gains, per band, drift with it
             g = np.log(cross[d] / own[d] + 1e-12)
@@ -182,11 +191,6 @@ class BleedGate:
         # Band powers to dBFS (the analyser's scale); the residue's root-mean-square
         # fluctuation against the quietest frame.
         residue_db = 5.0 * float(np.log10(residue / MATCH_FRAMES)) - frame.power_offset_db()
-        floor = me.floor_min
-        # The newest frame itself must carry it: over the bleed the other party's
-        # loudest frame of the delays would put there, through the path's gains.
-        bleed = np.exp(me.gain) * latest
-        self._excess = (newest, bleed, frame.power_offset_db() + floor)
         if residue_db < floor + self._match_db:
             return False
         excess = self.excess_db()
