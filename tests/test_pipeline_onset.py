@@ -102,3 +102,59 @@ def test_frames_under_a_loud_customer_with_their_own_excess_date_when_talk_was_h
     # the echo alone before them is not heard as the agent
     start, heard = mixed_start([-99.0] * 101 + [-30.0] * 5, cust, vad)
     assert start == heard == pytest.approx(101 * FRAME_S)
+
+
+def low_sound(dbfs: float, i: int) -> np.ndarray:
+    """Frame i of an 80 Hz sound (a voice's onset, a plosive's thump: energy under the
+    100-3800 Hz envelope) at `dbfs`."""
+    n = np.arange(i * N, (i + 1) * N)
+    return 32768 * 10 ** (dbfs / 20) * np.sqrt(2) * np.sin(2 * np.pi * 80 * n / RATE)
+
+
+def test_a_first_sound_under_100_hz_under_a_loud_customer_dates_when_talk_was_heard(
+) -> None:
+    # a second of quiet line, a second of a loud customer (-20 dBFS) echoed at -25 dB
+    # on the agent's leg; then the agent's first sound, two frames at -40 dBFS mostly
+    # under 100 Hz (the level rule takes them for bleed, and in the envelope's bands
+    # they are no more than the echo), then their voice at -30
+    params = LoopParams()
+    gate = BleedGate(params.vad, FRAME_S)
+    pipes = {p: PartyPipeline(p, RATE, N, params, gate) for p in ("customer", "agent")}
+    pipes["customer"]._vad = ScriptedVad([False] * 106)  # type: ignore[assignment]
+    pipes["agent"]._vad = ScriptedVad([False] * 50 + [True] * 56)  # type: ignore[assignment]
+    for i in range(106):
+        t = i * FRAME_S
+        c = frame(-20.0 if i >= 50 else -99.0, 2 * i)
+        a = c * 10 ** (-25 / 20) + frame(-60.0, 10_000 + i)
+        if i in (100, 101):
+            a = a + low_sound(-40.0, i)
+        elif i > 101:
+            a = a + frame(-30.0, 20_000 + i)
+        pipes["customer"].feed(t, c)
+        step = pipes["agent"].feed(t, np.clip(np.rint(a), -32768, 32767).astype(np.int16))
+        if step.change is not None and step.change.end is None:
+            break
+    else:
+        raise AssertionError("the agent never started talking")
+    # who started talking when (the interruption's onset) reads the first sound, not
+    # the voice 40 ms later
+    assert step.change.heard == pytest.approx(100 * FRAME_S)
+    assert step.change.start <= 102 * FRAME_S + 1e-9
+
+
+def test_a_first_sound_as_the_customer_grows_louder_dates_when_talk_was_heard() -> None:
+    # a second of quiet line, a second of the customer at -30 dBFS echoed at -25 dB on
+    # the agent's leg (the gate learns the echo path); then the customer 10 dB louder
+    # and, in that same frame, the agent's first sound at -38 dBFS, then their voice at
+    # -30.  The window's band powers rise with the customer's, so free per-band gains
+    # fit the first sound as bleed; over the bleed the learnt path predicts, it stands
+    # out.
+    own = [-99.0] * 100 + [-38.0] + [-30.0] * 5
+    cust = [-99.0] * 50 + [-30.0] * 50 + [-20.0] * 6
+    vad = [False] * 50 + [True] * 56
+    start, heard = mixed_start(own, cust, vad)
+    assert start == pytest.approx(101 * FRAME_S)  # the spurt: the frames not bleed
+    assert heard == pytest.approx(100 * FRAME_S)
+    # the louder echo alone is not heard as the agent
+    start, heard = mixed_start([-99.0] * 101 + [-30.0] * 5, cust, vad)
+    assert start == heard == pytest.approx(101 * FRAME_S)

@@ -20,7 +20,8 @@ fires:
 A customer speaking 20-28 dB above the agent puts the agent's real speech where
 -25 dB bleed would sit: the level rule alone read it as bleed (up to 0.66 s unseen).
 The likeness rule reads the mel-band envelope each voiced frame's features already
-carry: no transform of its own, and only on the frames the level rule would gate.
+carry, and the band under it (`GATE_BANDS`): no transform of its own, and only on the
+frames the level rule would gate.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ from assist.audio.features import ENVELOPE_BANDS, PendingFrame
 from assist.audio.vad import VadParams
 
 MATCH_FRAMES = 10  # frames whose band powers must follow the other party's: 0.2 s
+# The bands compared: the envelope's 8 mel bands over 100-3800 Hz and the band under
+# them.  The VAD and the level rule hear a frame's whole spectrum; a gate blind under
+# 100 Hz took the agent's first sound under a loud customer (a plosive's or a voice's
+# onset, most of its energy there) for bleed although the customer's audio explained
+# none of it, and the agent was heard 60-120 ms late.
+GATE_BANDS = ENVELOPE_BANDS + 1
 FLOOR_S = 3.0  # the noise floor is the quietest frame of this long
 CLEAR = 0.9  # explained this much of, a frame is clearly bleed: the gains learn from it
 GAIN_RATE = 0.2  # how fast those gains follow the path
@@ -62,7 +69,7 @@ class _Party:
         self.floor_min = float("inf")  # min(floor), kept as frames come and go
         # per band, the other party's power into this one's (log): until bleed has been
         # seen clearly, as much as the level rule allows
-        self.gain = np.full(ENVELOPE_BANDS, gain)
+        self.gain = np.full(GATE_BANDS, gain)
 
     def band_powers(self, count: int, skip: int) -> np.ndarray:
         """The band powers (linear) of `count` frames, oldest first, as rows: the last
@@ -72,7 +79,8 @@ class _Party:
         for i in range(n - count, n):
             p = self.powers[i]
             if p is None:
-                env = np.array(self.frames[i].features().envelope)
+                f = self.frames[i].features()
+                env = np.array((*f.envelope, f.low_db))
                 p = self.powers[i] = 10.0 ** (env * 0.1)
             rows.append(p)
         return np.array(rows)
@@ -166,6 +174,15 @@ class BleedGate:
         explained = float(per_delay[d])
         total = float(np.einsum("fb,fb->", mine, mine))
         residue = total - explained
+        floor = me.floor_min
+        # The newest frame itself must carry it: over the bleed the other party's
+        # loudest frame of the delays would put there, through the path's gains.  Kept
+        # for `excess_db` even where the window reads as bleed: a voice's first frame is
+        # a small part of the window's variance, which free per-band gains fit, but it
+        # stands over what the learnt path predicts (weak evidence of when talk that
+        # starts just after was first heard, never of talk itself).
+        bleed = np.exp(me.gain) * latest
+        self._excess = (newest, bleed, frame.power_offset_db() + floor)
         if residue <= 0 or explained >= CLEAR * total:
             # clearly bleed: the echo path's gains, per band, drift with it
             g = np.log(cross[d] / own[d] + 1e-12)
@@ -174,11 +191,6 @@ class BleedGate:
         # Band powers to dBFS (the analyser's scale); the residue's root-mean-square
         # fluctuation against the quietest frame.
         residue_db = 5.0 * float(np.log10(residue / MATCH_FRAMES)) - frame.power_offset_db()
-        floor = me.floor_min
-        # The newest frame itself must carry it: over the bleed the other party's
-        # loudest frame of the delays would put there, through the path's gains.
-        bleed = np.exp(me.gain) * latest
-        self._excess = (newest, bleed, frame.power_offset_db() + floor)
         if residue_db < floor + self._match_db:
             return False
         excess = self.excess_db()

@@ -21,6 +21,7 @@ PITCH_MAX_HZ = 420.0
 VOICING_THRESHOLD = 0.45
 HIGH_BAND_HZ = 1000.0
 ENVELOPE_BANDS = 8
+LOW_BAND_HZ = 100.0  # under the envelope's lowest band
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,10 @@ class FrameFeatures:
     # strength of the pitch peak (normalised autocorrelation, 0 when unvoiced).
     envelope: tuple[float, ...] = ()
     strength: float = 0.0
+    # Log energy (dB, the envelope's scale) under LOW_BAND_HZ: no feature reads it; the
+    # bleed gate does (a thump or a voice's onset there is sound the other party's
+    # audio may or may not explain, as in any envelope band).
+    low_db: float = -30.0
 
 
 class PendingFrame:
@@ -108,6 +113,7 @@ class FrameAnalyzer:
         self._high = band_slice((freqs >= HIGH_BAND_HZ) & speech)
         self._low_mid = band_slice((freqs >= 500.0) & (freqs < 1000.0))
         self._top = band_slice((freqs >= 2000.0) & (freqs <= 3800.0))
+        self._low = band_slice((freqs > 0.0) & (freqs < LOW_BAND_HZ))
         self._rw_lags = self._rw[self._lag_lo:self._lag_hi]
         mel = np.linspace(_mel(100.0), _mel(3800.0), ENVELOPE_BANDS + 1)
         edges = 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
@@ -163,11 +169,12 @@ class FrameAnalyzer:
         np.matmul(self._env, power, out=logs[2:])
         logs[2:] += 1e-3
         db = (10.0 * np.log10(logs)).tolist()
+        low = 10.0 * float(np.log10(float(total(power[self._low])) + 1e-3))
         shares = ((float(total(power[self._low_mid])) / band,
                    float(total(power[self._top])) / band) if band > 0 else (0.0, 0.0))
         return FrameFeatures(frame.level_db, frame.mean_square, pitch,
                              high / band if band > 0 else 0.0, (db[0], db[1]), shares,
-                             tuple(db[2:]), strength)
+                             tuple(db[2:]), strength, low)
 
     def _pitch(self, power: np.ndarray) -> tuple[float, float]:
         """Pitch (Hz, 0 when unvoiced) and the strength of its autocorrelation peak."""
