@@ -30,6 +30,7 @@ from assist.detectors.anger_model import (
     ADAPT_S,
     DEFAULT_MODEL,
     FEATURES,
+    RANGED_KEYS,
     REF_KEYS,
     AngerModel,
     Reference,
@@ -46,8 +47,8 @@ L2 = 100.0
 # often) up to a calm caller's half minute.
 OWN_SPEECH = (0.0, 0.0, 2.0, 5.0, 12.0, 30.0)
 # Keys whose calm value differs by voice range (men and women): their prior is the
-# range's own; the rest are pooled (`prior_of`).
-RANGE_KEYS = frozenset(("pitch", "ptop"))
+# range's own; the rest are pooled (`prior_of`).  The model reads only their rises.
+RANGE_KEYS = frozenset(RANGED_KEYS)
 
 
 def load_pieces(data: Path, speakers: list[str] | None = None

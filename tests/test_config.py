@@ -209,11 +209,11 @@ def test_the_example_has_no_key_the_config_does_not_know() -> None:
 def test_an_agent_s_tables_override_the_service_s_for_that_agent(tmp_path: Path) -> None:
     p = tmp_path / "a.toml"
     p.write_text('[pace]\nhigh = 1.7\n\n[agents."agent-1001".pace]\nlow = 0.5\n\n'
-                 '[agents."ops.7".anger]\ntense_on = 0.6\n', encoding="utf-8")
+                 '[agents."ops.7".anger]\ntense_on = 0.56\n', encoding="utf-8")
     cfg = load(p)
     assert (cfg.loop_for("agent-1001").pace.low, cfg.loop_for("agent-1001").pace.high) == (0.5,
                                                                                             1.7)
-    assert cfg.loop_for("ops.7").anger.tense_on == 0.6
+    assert cfg.loop_for("ops.7").anger.tense_on == 0.56
     assert cfg.loop_for("ops.7").pace == cfg.loop.pace  # what the agent did not set
     assert cfg.loop_for("someone-else") == cfg.loop and cfg.loop_for(None) == cfg.loop
 

@@ -161,3 +161,59 @@ def test_spectral_flux_follows_a_moving_spectrum_not_the_level():
     assert moving > 5.0 and steady < 1.0  # dB RMS between consecutive frames
     assert louder == pytest.approx(steady, abs=0.2)  # 12 dB louder, the same flux
     assert of(silence(2.0, rate)) == 0.0  # no voiced frames: no flux
+
+
+def voiced_train(rate: int, attack_s: float, seconds: float = 2.0, db: float = -24.0,
+                 per_second: float = 4.0) -> np.ndarray:
+    """A 150 Hz voice in syllables whose level rises 20 dB over `attack_s` and then
+    falls back over the rest of the syllable: a short attack is a syllable started hard."""
+    t = np.arange(int(seconds * rate)) / rate
+    x = sum(np.sin(2 * np.pi * k * 150.0 * t) / k for k in range(1, 20))
+    phase = (t * per_second) % 1.0 / per_second  # seconds into the syllable
+    fall = 1.0 / per_second - attack_s
+    env_db = np.where(phase < attack_s, -20.0 + 20.0 * phase / attack_s,
+                      -20.0 * (phase - attack_s) / fall)
+    env = 10 ** (env_db / 20)
+    y = x * env
+    return y / np.sqrt(np.mean(y[env > 0.5] ** 2)) * 10 ** (db / 20)
+
+
+def test_onset_sharpness_follows_how_hard_syllables_start_not_the_level():
+    from assist.audio.prosody import VOICE_KEYS
+
+    rate = 8000
+    onset = VOICE_KEYS.index("onset")
+
+    def of(x):
+        return summarise(0.0, 2.0, frames(x, rate), 0.02, NucleiParams()).voice[onset]
+
+    hard = of(voiced_train(rate, 0.01))
+    soft = of(voiced_train(rate, 0.08))
+    louder = of(voiced_train(rate, 0.01, db=-12.0))
+    assert hard > soft + 3.0  # dB from one 10 ms step to the next
+    assert louder == pytest.approx(hard, abs=0.5)  # 12 dB louder, the same attack
+    assert of(silence(2.0, rate)) == 0.0
+
+
+def test_loud_flux_is_the_flux_of_the_louder_voiced_frames():
+    from assist.audio.prosody import VOICE_KEYS
+
+    rate = 8000
+    flux, lflux = VOICE_KEYS.index("flux"), VOICE_KEYS.index("lflux")
+    # A vowel whose formant moves only while it is loud (the second second, 10 dB up)
+    t = np.arange(2 * rate) / rate
+    steady = vowel(lambda t: np.full_like(t, 700.0), 1.0, rate, db=-34.0)
+    moving = vowel(lambda t: 1100.0 + 600.0 * np.sin(2 * np.pi * 4.0 * t), 1.0, rate,
+                   db=-24.0)
+    x = np.concatenate((steady, moving))
+    assert len(x) == len(t)
+    s = summarise(0.0, 2.0, frames(x, rate), 0.02, NucleiParams())
+    assert s.voice[lflux] > s.voice[flux] + 1.0  # the loud half moves, the quiet half not
+    # the other way round: the quiet half moves
+    y = np.concatenate((vowel(lambda t: 1100.0 + 600.0 * np.sin(2 * np.pi * 4.0 * t), 1.0,
+                              rate, db=-34.0),
+                        vowel(lambda t: np.full_like(t, 700.0), 1.0, rate, db=-24.0)))
+    q = summarise(0.0, 2.0, frames(y, rate), 0.02, NucleiParams())
+    assert q.voice[lflux] < q.voice[flux] - 1.0
+    assert summarise(0.0, 2.0, frames(silence(2.0, rate), rate), 0.02,
+                     NucleiParams()).voice[lflux] == 0.0

@@ -34,11 +34,20 @@ VOWEL_BANDS = slice(1, 6)  # envelope bands 1-5: 293-2222 Hz
 # frame's own energy, as cepstral-like cosine terms c1-c4 and a tilt in dB per band),
 # pitch top (90th percentile, semitones re 100 Hz), pitch movement (median semitones a
 # second between voiced frames), energy movement (median dB between frames), level
-# range (90th minus 10th percentile dB), the strength of voicing, and spectral flux
+# range (90th minus 10th percentile dB), the strength of voicing, spectral flux
 # (dB RMS between the mean-removed envelopes of consecutive voiced frames: an angry
-# voice's spectrum moves faster within its vowels than a calm or merely loud one's).
+# voice's spectrum moves faster within its vowels than a calm or merely loud one's),
+# onset sharpness (`onset`: the 95th percentile of the rise between consecutive 10 ms
+# intensities in the loud frames, dB: how hard the sharpest syllables start), and the
+# flux of the louder half of the voiced frames (`lflux`: the vowels' cores, where a
+# pressed voice's spectrum moves most, without the quieter onsets and tails).  On acted
+# Mandarin the onset alone hardly differs between angry and calm speech; the anger model
+# weighs it against anger beside the energy movement (`emove`, which it weighs for):
+# at the same median movement a calm voice's level moves in a few sharp syllable starts,
+# an angry one's in many smaller steps.
 VOICE_KEYS = ("c1", "c2", "c3", "c4", "tilt", "ptop", "pmove", "emove", "erange",
-              "strength", "flux")
+              "strength", "flux", "onset", "lflux")
+ONSET_PCT = 95.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +122,27 @@ def _voice(levels: np.ndarray, loud: np.ndarray, st: np.ndarray, steady: np.ndar
     emove = median(ordered(np.abs(np.diff(lv)))) if len(lv) > 1 else 0.0
     lvs = ordered(lv)
     erange = percentile(lvs, 90) - percentile(lvs, 10) if lvs else 0.0
-    return (*(float(c) for c in cep), tilt, ptop, pmove, emove, erange, strength, flux)
+    return (*(float(c) for c in cep), tilt, ptop, pmove, emove, erange, strength, flux,
+            _onset(frames, loud), _loud_flux(frames, levels, steady))
+
+
+def _onset(frames: list[FrameFeatures], loud: np.ndarray) -> float:
+    """ONSET_PCT percentile of the rise (dB) from one 10 ms intensity to the next, over
+    the steps that end in a loud frame (0 with none)."""
+    sub = np.array([v for f in frames for v in f.sub_db])
+    if len(sub) < 2:
+        return 0.0
+    rise = (sub[1:] - sub[:-1])[np.repeat(loud, 2)[1:]]
+    return percentile(ordered(rise), ONSET_PCT) if len(rise) else 0.0
+
+
+def _loud_flux(frames: list[FrameFeatures], levels: np.ndarray, steady: np.ndarray) -> float:
+    """Spectral flux over the steady voiced frames at or above their median level (0
+    with fewer than four such frames to halve)."""
+    ok = steady & np.array([bool(f.envelope) for f in frames])
+    if int(ok.sum()) < 4:
+        return 0.0
+    return _flux(frames, ok & (levels >= median(ordered(levels[ok]))))
 
 
 def _flux(frames: list[FrameFeatures], steady: np.ndarray) -> float:

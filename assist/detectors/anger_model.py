@@ -25,14 +25,24 @@ DEFAULT_MODEL = Path(__file__).with_name("anger_model.json")
 # What the reference holds, per piece of talk.
 REF_KEYS = ("level", "pitch", "spread", "high", "rate", "b1", "b3", "lsd", *VOICE_KEYS)
 # Keys that need voiced frames (unknown in a piece without them).
-_PITCHED = frozenset(("pitch", "ptop", "pmove", "strength", "flux"))
+_PITCHED = frozenset(("pitch", "ptop", "pmove", "strength", "flux", "lflux"))
+# Keys whose calm value is the voice range's own (lower and higher voices: men and
+# women): the prior has one per range, and their absolute value says which range a voice
+# is in, not how aroused it is.
+RANGED_KEYS = ("pitch", "ptop")
+# Absolute values the model reads: every key but level (which a line's gain moves) and
+# the ranged ones. With a few training voices an absolute pitch weighs the voice range
+# itself: a calm woman's first sentence read as angrier than a calm man's, an angry
+# man's as calmer (held out, bench/eval_calls.py: ROC AUC 0.942 -> 0.948 raw without
+# them). Their rises over the range's prior stay.
+ABS_KEYS = tuple(k for k in REF_KEYS[1:] if k not in RANGED_KEYS)
 # The model's inputs: rises over the reference; the same rises weighted by how much of
 # the reference is the speaker's own (`own`, 0 with the prior alone, towards 1 as their
-# calm speech accumulates); the speaker-independent absolutes (every key but level, which
-# a line's gain moves) weighted the other way, so a voice is judged against voices in
-# general at first and against itself once it is known; the share of voiced time; own.
+# calm speech accumulates); the speaker-independent absolutes (ABS_KEYS) weighted the
+# other way, so a voice is judged against voices in general at first and against itself
+# once it is known; the share of voiced time; own.
 FEATURES = (*(f"d_{k}" for k in REF_KEYS), *(f"own_d_{k}" for k in REF_KEYS),
-            *REF_KEYS[1:], "voicing", "own")
+            *ABS_KEYS, "voicing", "own")
 ADAPT_S = 1.5  # seconds of own calm speech at which own = 0.5
 
 
@@ -145,7 +155,7 @@ class Reference:
                 ref = self._prior["pitch"]
             rises.append(0.0 if ref is None or v is None else float(v) - ref)
         # an unknown absolute reads as the prior's (no evidence either way)
-        absolute = [d[k] if d[k] is not None else self._prior.get(k, 0.0) for k in REF_KEYS[1:]]
+        absolute = [d[k] if d[k] is not None else self._prior.get(k, 0.0) for k in ABS_KEYS]
         voicing = s.voiced_s / s.duration if s.duration > 0 else 0.0
         own = self.own_speech / (self.own_speech + self._adapt)
         r = np.array(rises, dtype=np.float64)
