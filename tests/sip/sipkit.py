@@ -153,18 +153,8 @@ def rtp_block() -> int:
     """The first of RTP_BLOCK free UDP ports no other tap in this run was given."""
     for _ in range(_BLOCKS):
         base = 10000 + next(_next_block) % _BLOCKS * RTP_BLOCK
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + RTP_BLOCK):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("0.0.0.0", port))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
+        if udp_free(base, RTP_BLOCK):
+            return base
     raise RuntimeError("no free block of RTP ports below 32768")
 
 
@@ -173,18 +163,24 @@ def media_port() -> int:
     RTP and RTCP) and exits if any is taken, so all four must be free, on any address."""
     while True:
         base = free_port(even=True)
-        socks = []
-        try:
-            for port in range(base, base + 4):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("0.0.0.0", port))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
+        if udp_free(base, 4):
+            return base
+
+
+def udp_free(base: int, count: int) -> bool:
+    """Whether UDP ports base .. base + count - 1 are all free, on any address."""
+    socks: list[socket.socket] = []
+    try:
+        for port in range(base, base + count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(s)
+            s.bind(("0.0.0.0", port))
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+    return True
 
 
 def wait_until(pred, timeout: float = 10.0, step: float = 0.05) -> bool:
