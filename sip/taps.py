@@ -153,12 +153,16 @@ class Taps:
                 return
             self._legs[joined].append(call)
             call.tap_id = joined
-            # A late leg starts at the call time it joined, on a frame boundary.
+            # A late leg starts at the call time it joined, on a frame boundary; what it
+            # sent before its ACK (a lost ACK waits for the 200's retransmission) ends
+            # there.
             elapsed = action.at - self._started.get(joined, action.at)
             frame = samples_per_frame(self.rate)
+            early = max((p.early_samples for p in call.ports.values()), default=0)
             for port in call.ports.values():
-                port.begin(joined, int(elapsed * self.rate) // frame * frame)
-            log.info("call %s: %s leg joined late", joined, action.role)
+                port.begin(joined, int(elapsed * self.rate) // frame * frame, early=True)
+            log.info("call %s: %s leg joined late (%.2f s of its audio came before; kept)",
+                     joined, action.role, early / self.rate)  # fmt: skip
             self.loop.call_soon_threadsafe(self._loop_join, joined, action.role)
         else:
             ended = self._pair_tap.pop(pair, None)

@@ -217,3 +217,55 @@ def test_a_forked_leg_that_joins_late_has_its_audio_checked(tap, tmp_path):
     # the 2 s the customer's leg waited for its pair are the call's first 2 s, kept
     tone_s = sum(np.abs(f.pcm).max() > 4000 for f in call.frames["customer"]) * 0.02
     assert tone_s >= 10.5, f"{tone_s:.2f} s of the customer's 11 s of tone"
+
+
+LATE_AGENT_LEG = b"""INVITE sip:tap@127.0.0.1 SIP/2.0
+X-Call-ID: conv-78
+X-Role: agent
+X-Agent-ID: 8107
+Content-Type: application/sdp
+
+v=0
+o=- 1 1 IN IP4 127.0.0.4
+s=-
+c=IN IP4 127.0.0.4
+t=0 0
+m=audio 4000 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+"""
+
+
+def test_a_late_leg_keeps_the_audio_it_sent_before_its_lost_ack(tap, tmp_path, caplog):
+    """A leg that joins a started call and whose first ACK is lost: its RTP starts on the
+    200, it joins only on the ACK of the 200's retransmission half a second later, and
+    that half second is kept, in order, at its call time."""
+    from tests.sip.uac import Uac
+
+    before = len(tap.sink.order)
+    first = forked_leg(tap, tmp_path / "customer", "customer", CUSTOMER_HZ, "conv-78",
+                       seconds=6.0, duration_ms=6500, background=True)  # fmt: skip
+    uac = Uac(tap.port, "udp", ip="127.0.0.4")
+    try:
+        # pair_timeout (2 s) passes with one leg: the call starts with the customer alone
+        assert wait_until(lambda: len(tap.sink.new_calls(before)) == 1, 40)
+        (call,) = tap.sink.new_calls(before)
+        outcome, again = uac.call_losing_first_ack(LATE_AGENT_LEG, [AGENT_HZ], seconds=1.6)
+        assert outcome.final.status == 200 and again.status == 200, again.head
+        _, err = first.communicate(timeout=40)
+        assert first.returncode == 0, err[-2000:]
+    finally:
+        uac.close()
+        if first.poll() is None:
+            first.kill()
+    assert wait_until(lambda: call.ended == "hangup")
+    assert call.meta["legs"] == ["customer"] and "agent leg joined late" in caplog.text
+    loud = [f for f in call.frames["agent"] if np.abs(f.pcm).max() > 4000]
+    # 80 packets sent; without the audio before the join at most 55 (the 0.5 s before
+    # the ACK lost); a loaded tap may still miss a few packets of its own
+    assert len(loud) >= 72, f"{len(loud)} of 80 frames of the agent's tone"
+    times = [f.t for f in call.frames["agent"]]
+    assert times == sorted(times) and len(set(times)) == len(times) and times[0] >= 0
+    assert dominant_hz(np.concatenate([f.pcm for f in loud])) == pytest.approx(AGENT_HZ,
+                                                                               abs=10)
+    assert tap.idle()
