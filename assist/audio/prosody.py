@@ -117,13 +117,15 @@ def _voice(levels: np.ndarray, loud: np.ndarray, st: np.ndarray, steady: np.ndar
                                   if ok]))
     else:
         ptop, pmove, strength = 0.0, 0.0, 0.0
-    flux = _flux(frames, steady)
+    # the steady voiced frames that carry an envelope: both fluxes compare those
+    enveloped = steady & np.array([bool(f.envelope) for f in frames], dtype=bool)
+    flux = _flux(frames, enveloped)
     lv = levels[loud]
     emove = median(ordered(np.abs(np.diff(lv)))) if len(lv) > 1 else 0.0
     lvs = ordered(lv)
     erange = percentile(lvs, 90) - percentile(lvs, 10) if lvs else 0.0
     return (*(float(c) for c in cep), tilt, ptop, pmove, emove, erange, strength, flux,
-            _onset(frames, loud), _loud_flux(frames, levels, steady))
+            _onset(frames, loud), _loud_flux(frames, levels, enveloped))
 
 
 def _onset(frames: list[FrameFeatures], loud: np.ndarray) -> float:
@@ -136,19 +138,17 @@ def _onset(frames: list[FrameFeatures], loud: np.ndarray) -> float:
     return percentile(ordered(rise), ONSET_PCT) if len(rise) else 0.0
 
 
-def _loud_flux(frames: list[FrameFeatures], levels: np.ndarray, steady: np.ndarray) -> float:
-    """Spectral flux over the steady voiced frames at or above their median level (0
-    with fewer than four such frames to halve)."""
-    ok = steady & np.array([bool(f.envelope) for f in frames])
+def _loud_flux(frames: list[FrameFeatures], levels: np.ndarray, ok: np.ndarray) -> float:
+    """Spectral flux over the `ok` frames at or above their median level (0 with fewer
+    than four such frames to halve)."""
     if int(ok.sum()) < 4:
         return 0.0
     return _flux(frames, ok & (levels >= median(ordered(levels[ok]))))
 
 
-def _flux(frames: list[FrameFeatures], steady: np.ndarray) -> float:
-    """Mean dB RMS change of the mean-removed envelope between consecutive steady voiced
-    frames (0 when no two are adjacent)."""
-    ok = np.array([bool(v) and bool(f.envelope) for f, v in zip(frames, steady, strict=True)])
+def _flux(frames: list[FrameFeatures], ok: np.ndarray) -> float:
+    """Mean dB RMS change of the mean-removed envelope between consecutive `ok` frames
+    (steady, voiced, with an envelope; 0 when no two are adjacent)."""
     pairs = np.flatnonzero(ok[1:] & ok[:-1])
     if not len(pairs):
         return 0.0
