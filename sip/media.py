@@ -82,14 +82,15 @@ class TapPort(pj.AudioMediaPort):
         with self._lock:
             return sum(len(pcm) // 2 for pcm, _ in self._early or ())
 
-    def begin(self, tap_id: str, offset_samples: int, early: bool = False) -> None:
+    def begin(self, tap_id: str, offset_samples: int, early: bool = False) -> int:
         """Start the party's call time at `offset_samples`; with `early`, the frames
         kept since `arm()` come first, the last of them ending there (what does not fit
         after call time 0 is dropped).  Their hand-off is scheduled under the lock, so
-        the bridge's next frame, which waits for it, cannot overtake them."""
+        the bridge's next frame, which waits for it, cannot overtake them.  Returns the
+        samples handed over so."""
         with self._lock:
             kept, self._early = self._early, None
-            start = offset_samples
+            start, handed = offset_samples, 0
             if early and kept:
                 first = len(kept)
                 for i in range(len(kept) - 1, -1, -1):
@@ -98,11 +99,13 @@ class TapPort(pj.AudioMediaPort):
                         break
                     start -= size
                     first = i
+                handed = offset_samples - start
                 for pcm, arrival in list(kept)[first:]:
                     self._hand(tap_id, self.party, pcm, start, arrival)
                     start += len(pcm) // 2
             self._samples = offset_samples
             self.tap_id = tap_id
+            return handed
 
     def skip(self, samples: int) -> None:
         """Move call time on (a hold): the next frame starts that much later."""

@@ -158,11 +158,13 @@ class Taps:
             # there.
             elapsed = action.at - self._started.get(joined, action.at)
             frame = samples_per_frame(self.rate)
-            early = max((p.early_samples for p in call.ports.values()), default=0)
-            for port in call.ports.values():
-                port.begin(joined, int(elapsed * self.rate) // frame * frame, early=True)
-            log.info("call %s: %s leg joined late (%.2f s of its audio came before; kept)",
-                     joined, action.role, early / self.rate)  # fmt: skip
+            at = int(elapsed * self.rate) // frame * frame
+            kept = max((p.begin(joined, at, early=True) for p in call.ports.values()),
+                       default=0)  # fmt: skip
+            log.info("call %s: %s leg joined late", joined, action.role)
+            if kept:
+                log.info("call %s: %.2f s of its %s leg's audio came before it joined; kept",
+                         joined, kept / self.rate, action.role)  # fmt: skip
             self.loop.call_soon_threadsafe(self._loop_join, joined, action.role)
         else:
             ended = self._pair_tap.pop(pair, None)
