@@ -208,7 +208,9 @@ class Builder:
     def put(self, track: list, t: float, x: np.ndarray) -> None:
         track.append((t, x))
 
-    def render(self, name: str, speaker: str) -> Call:
+    def clean(self) -> tuple[np.ndarray, np.ndarray]:
+        """The customer's and the agent's clips laid on their tracks, before bleed and
+        noise."""
         end = max(t + len(x) / RATE for t, x in self.cust + self.agent) + 0.8
         n = int(end * RATE)
         tracks = []
@@ -218,7 +220,11 @@ class Builder:
                 i = int(t * RATE)
                 y[i:i + len(x)] += x[: n - i]
             tracks.append(y)
-        c, a = tracks
+        return tracks[0], tracks[1]
+
+    def render(self, name: str, speaker: str) -> Call:
+        c, a = self.clean()
+        n = len(c)
         voiced = {p: clean_voicing(y) for p, y in (("customer", c), ("agent", a))}
         g = 10 ** (BLEED_DB / 20)
         delay = 0 if self.rng.random() < 0.5 else int(self.rng.uniform(0.06, 0.15) * RATE)

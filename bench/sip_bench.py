@@ -148,11 +148,11 @@ def _child(calls: int, seconds: float) -> dict[str, Any]:
 
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
-    port, sipp_port, rtp_low = _free_port(), _free_port(), 41000
+    port, sipp_port, rtp_low, rtp_span = _free_port(), _free_port(), 41000, 64
     trunks = parse_trunks("[[trunks]]\nname='bench'\nsources=['127.0.0.1']\n"
                           "agent_aor='^sip:(\\d{4})@'\n")  # fmt: skip
     server = SipServer(trunks, loop, Sink(), SipSettings(
-        host="127.0.0.1", udp_port=port, tcp_port=0, rtp_port=rtp_low, rtp_port_range=64,
+        host="127.0.0.1", udp_port=port, tcp_port=0, rtp_port=rtp_low, rtp_port_range=rtp_span,
         jitter_ms=_jitter()))  # fmt: skip
     server.start()
     work = Path(tempfile.mkdtemp(prefix="sip-bench-"))
@@ -160,7 +160,7 @@ def _child(calls: int, seconds: float) -> dict[str, Any]:
     (work / "audio.pcap").write_bytes(_pcap(packets))
     sniffer = subprocess.Popen(
         [sys.executable, "-c", f"from bench.sip_bench import sniff; "
-         f"sniff({rtp_low}, {rtp_low + 64}, {seconds + 4})"],
+         f"sniff({rtp_low}, {rtp_low + rtp_span}, {seconds + 4})"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
     time.sleep(0.5)
     hold_ms = int((seconds + 0.5) * 1000)

@@ -40,15 +40,7 @@ def build(data: Path, seed: int, names: set[str]) -> list[Any]:
 
     def keep_clean(self: ec.Builder, name: str, speaker: str) -> ec.Call:
         call = render(self, name, speaker)
-        n = len(call.customer)
-        tracks = []
-        for clips in (self.cust, self.agent):
-            y = np.zeros(n)
-            for t, x in clips:
-                i = int(t * ec.RATE)
-                y[i:i + len(x)] += x[: n - i]
-            tracks.append(y)
-        call.clean = tracks  # type: ignore[attr-defined]
+        call.clean = list(self.clean())  # type: ignore[attr-defined]
         return call
 
     ec.Builder.render = keep_clean  # type: ignore[method-assign]
